@@ -1,0 +1,17 @@
+"""Install tinygen: pip install -e ".[test]" (add ",cuda" for numba-cuda on a GPU machine)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tinygen",
+    version="0.1.0",
+    description="Generative deep learning from scratch in NumPy: autograd, autoencoders, VAEs, GANs",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tinygen", "tinygen.*"]),
+    python_requires=">=3.10",
+    install_requires=["numpy", "numba", "matplotlib", "tqdm"],
+    extras_require={
+        "test": ["pytest", "hypothesis"],
+        "cuda": ["numba-cuda"],
+    },
+)

@@ -1,0 +1,342 @@
+"""Elementwise ops. Each class: forward on arrays, then backward on Tensors (the chain rule, one line).
+
+Binary ops broadcast like NumPy; their backward sums each gradient back to its input's shape.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .shape import sum_to_shape
+
+
+def lift(a, b):
+    """Make Tensors of a and b; a plain number or array takes the dtype of the floating Tensor beside it."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return a, b
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    dtype = like.dtype if like is not None and np.issubdtype(like.dtype, np.floating) else None
+    if not isinstance(a, Tensor):
+        a = Tensor(a, dtype=dtype)
+    if not isinstance(b, Tensor):
+        b = Tensor(b, dtype=dtype)
+    return a, b
+
+
+def _broadcasting(op_name, np_fn, a, b):
+    """np_fn(a, b), with an error naming the op and both shapes when they do not broadcast."""
+    try:
+        return np_fn(a, b)
+    except ValueError:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(
+                f"{op_name}: shapes {a.shape} and {b.shape} cannot be broadcast together"
+            ) from None
+        raise
+
+
+def _constant(array):
+    """A Tensor outside the graph (masks and signs in backward formulas)."""
+    return Tensor._wrap(array, False)
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return _broadcasting("add", np.add, a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        # d(a + b)/da = 1, d(a + b)/db = 1
+        return sum_to_shape(grad, a.shape), sum_to_shape(grad, b.shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return _broadcasting("sub", np.subtract, a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        # d(a - b)/da = 1, d(a - b)/db = -1
+        grad_b = sum_to_shape(-grad, b.shape) if self.needs_input_grad[1] else None
+        return sum_to_shape(grad, a.shape), grad_b
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return _broadcasting("mul", np.multiply, a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        # d(a * b)/da = b, d(a * b)/db = a
+        grad_a = sum_to_shape(grad * b, a.shape) if self.needs_input_grad[0] else None
+        grad_b = sum_to_shape(grad * a, b.shape) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return _broadcasting("div", np.divide, a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        # d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2
+        grad_a = sum_to_shape(grad / b, a.shape) if self.needs_input_grad[0] else None
+        grad_b = sum_to_shape(-grad * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        return _broadcasting("pow", np.power, a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
+        grad_a = sum_to_shape(grad * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        grad_b = None
+        if self.needs_input_grad[1]:
+            grad_b = sum_to_shape(grad * self.output * a.log(), b.shape)
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return np.negative(a)
+
+    def backward(self, grad):
+        return -grad
+
+
+class Exp(Function):
+    def forward(self, a):
+        return np.exp(a)
+
+    def backward(self, grad):
+        return grad * self.output  # d/da e^a = e^a
+
+
+class Log(Function):
+    def forward(self, a):
+        return np.log(a)
+
+    def backward(self, grad):
+        (a,) = self.inputs
+        return grad / a  # d/da log(a) = 1 / a
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        return np.sqrt(a)
+
+    def backward(self, grad):
+        return grad / (2 * self.output)  # d/da sqrt(a) = 1 / (2 sqrt(a))
+
+
+class Abs(Function):
+    def forward(self, a):
+        return np.abs(a)
+
+    def backward(self, grad):
+        (a,) = self.inputs
+        return grad * _constant(np.sign(a.data))  # d/da |a| = sign(a), taken as 0 at 0
+
+
+class ReLU(Function):
+    def forward(self, a):
+        return np.maximum(a, 0)
+
+    def backward(self, grad):
+        (a,) = self.inputs
+        return grad * _constant((a.data > 0).astype(a.dtype))  # d/da max(a, 0) = [a > 0]
+
+
+def stable_sigmoid(x):
+    """1 / (1 + e^-x) computed with e^-|x| only, so it never overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        return stable_sigmoid(a)
+
+    def backward(self, grad):
+        s = self.output
+        return grad * s * (1 - s)  # d/da sigmoid(a) = s (1 - s)
+
+
+class Tanh(Function):
+    def forward(self, a):
+        return np.tanh(a)
+
+    def backward(self, grad):
+        t = self.output
+        return grad * (1 - t * t)  # d/da tanh(a) = 1 - tanh(a)^2
+
+
+class Softplus(Function):
+    """log(1 + e^a). A primitive for stability: logaddexp never overflows, and composing it from
+    relu and abs would give the wrong derivative (0 instead of 1/2) at exactly a = 0."""
+
+    def forward(self, a):
+        return np.logaddexp(0, a).astype(a.dtype, copy=False)
+
+    def backward(self, grad):
+        (a,) = self.inputs
+        return grad * a.sigmoid()  # d/da log(1 + e^a) = sigmoid(a)
+
+
+class Clip(Function):
+    def forward(self, a, low, high):
+        self.low, self.high = low, high
+        return np.clip(a, low, high)
+
+    def backward(self, grad):
+        (a,) = self.inputs
+        # d/da clip(a) = 1 inside [low, high] (bounds included, as torch.clamp), 0 outside
+        inside = np.ones(a.shape, dtype=bool)
+        if self.low is not None:
+            inside &= a.data >= self.low
+        if self.high is not None:
+            inside &= a.data <= self.high
+        return grad * _constant(inside.astype(a.dtype))
+
+
+class Maximum(Function):
+    def forward(self, a, b):
+        return _broadcasting("maximum", np.maximum, a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        # The larger input gets the gradient; a tie splits it in half (what central differences see).
+        share_a = (a.data > b.data) + 0.5 * (a.data == b.data)
+        share_a = _constant(share_a.astype(grad.dtype))
+        grad_a = sum_to_shape(grad * share_a, a.shape) if self.needs_input_grad[0] else None
+        grad_b = sum_to_shape(grad * (1 - share_a), b.shape) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Where(Function):
+    """out = a where cond else b; cond is a boolean array, not differentiated."""
+
+    def forward(self, a, b, cond):
+        self.cond = cond
+        try:
+            return np.where(cond, a, b)
+        except ValueError:
+            raise ValueError(
+                f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast together"
+            ) from None
+
+    def backward(self, grad):
+        a, b = self.inputs
+        zero = _constant(np.zeros((), dtype=grad.dtype))
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            grad_a = sum_to_shape(Where.apply(grad, zero, cond=self.cond), a.shape)
+        if self.needs_input_grad[1]:
+            grad_b = sum_to_shape(Where.apply(zero, grad, cond=self.cond), b.shape)
+        return grad_a, grad_b
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, grad):
+        return grad.astype(self.in_dtype)
+
+
+# ---- the functions the Tensor methods call ------------------------------------------------------
+def add(a, b):
+    return Add.apply(*lift(a, b))
+
+
+def sub(a, b):
+    return Sub.apply(*lift(a, b))
+
+
+def mul(a, b):
+    return Mul.apply(*lift(a, b))
+
+
+def div(a, b):
+    return Div.apply(*lift(a, b))
+
+
+def pow(a, b):
+    return Pow.apply(*lift(a, b))
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+def exp(a):
+    return Exp.apply(a)
+
+
+def log(a):
+    return Log.apply(a)
+
+
+def sqrt(a):
+    return Sqrt.apply(a)
+
+
+def abs(a):
+    return Abs.apply(a)
+
+
+def relu(a):
+    return ReLU.apply(a)
+
+
+def sigmoid(a):
+    return Sigmoid.apply(a)
+
+
+def tanh(a):
+    return Tanh.apply(a)
+
+
+def softplus(a):
+    return Softplus.apply(a)
+
+
+def clip(a, min=None, max=None):
+    """Limit values to [min, max] (either may be None), as np.clip / torch.clamp."""
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return Clip.apply(a, low=min, high=max)
+
+
+def maximum(a, b):
+    """Elementwise maximum of two tensors (broadcasting)."""
+    return Maximum.apply(*lift(a, b))
+
+
+def minimum(a, b):
+    """Elementwise minimum of two tensors (broadcasting): -maximum(-a, -b)."""
+    a, b = lift(a, b)
+    return -maximum(-a, -b)
+
+
+def where(cond, a, b):
+    """Choose a where cond is true, else b (cond: a boolean Tensor or array; no gradient)."""
+    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: cond must be boolean, got {cond.dtype}")
+    a, b = lift(a, b)
+    return Where.apply(a, b, cond=cond)
+
+
+def cast(a, dtype):
+    dtype = np.dtype(dtype)
+    if dtype == a.dtype:
+        return a
+    if a.requires_grad and not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"astype: a tensor that requires grad can only become floating, not {dtype}")
+    return Cast.apply(a, dtype=dtype)
