@@ -152,9 +152,10 @@ class ReLU(Function):
 
 
 def stable_sigmoid(x):
-    """1 / (1 + e^-x) computed with e^-|x| only, so it never overflows."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + e^-x) as e^min(x, 0) / (1 + e^-|x|): both exponents are <= 0, so nothing overflows,
+    small results keep full relative precision, and there is no branch (np.where on a random sign
+    pattern is several times slower than the arithmetic)."""
+    return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
 
 
 class Sigmoid(Function):

@@ -37,8 +37,7 @@ class Max(Function):
     def backward(self, grad):
         (a,) = self.inputs
         kept = _kept_shape(self.in_shape, self.axes)
-        # The maximum element gets the gradient; ties share it equally (as torch.amax does,
-        # and as central differences see it).
+        # The maximum element gets the gradient; k tied maxima get 1/k each (as torch.amax).
         is_max = a.data == self.output.data.reshape(kept)
         share = is_max / is_max.sum(axis=self.axes, keepdims=True)
         share = Tensor._wrap(share.astype(grad.dtype), False)
