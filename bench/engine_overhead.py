@@ -5,7 +5,12 @@ gradients of all eight parameters at batch 128 in float32. The NumPy version is 
 student would derive on paper. Timings alternate between the two in one run (the machine is
 noisy) and the ratio of medians is printed. Target: tinygen / NumPy < 1.3.
 
-    python bench/engine_overhead.py [--repeats 50] [--batch 128]
+They alternate in blocks of steps, not step by step: a training loop runs its steps back to back,
+while strict alternation of two different allocation patterns makes the C allocator hand memory
+back to the system and fault it in again on every step (about a thousand page faults per step
+here), which measures the allocator rather than either implementation.
+
+    python bench/engine_overhead.py [--blocks 20] [--block-size 10] [--batch 128]
 """
 import argparse
 import os
@@ -73,7 +78,8 @@ def tinygen_step(x, params):
 def main():
     quick = os.environ.get("TINYGEN_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5 if quick else 50)
+    parser.add_argument("--blocks", type=int, default=3 if quick else 20)
+    parser.add_argument("--block-size", type=int, default=5 if quick else 10)
     parser.add_argument("--batch", type=int, default=128)
     args = parser.parse_args()
 
@@ -90,18 +96,21 @@ def main():
     for g_np, g_tg in zip(grads_np, grads_tg):
         np.testing.assert_allclose(g_tg, g_np, rtol=1e-4, atol=1e-7)
 
-    times = {"numpy": [], "tinygen": []}
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        numpy_step(x, params)
-        times["numpy"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        tinygen_step(tg_x, tg_params)
-        times["tinygen"].append(time.perf_counter() - start)
+    steps = {
+        "numpy": lambda: numpy_step(x, params),
+        "tinygen": lambda: tinygen_step(tg_x, tg_params),
+    }
+    times = {name: [] for name in steps}
+    for _ in range(args.blocks):
+        for name, step in steps.items():
+            for _ in range(args.block_size):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
 
     median = {name: float(np.median(t)) for name, t in times.items()}
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, "
-          f"forward + backward, median of {args.repeats}")
+          f"forward + backward, median of {args.blocks} x {args.block_size} steps")
     print(f"  numpy by hand : {median['numpy'] * 1e3:8.2f} ms")
     print(f"  tinygen       : {median['tinygen'] * 1e3:8.2f} ms")
     print(f"  ratio tinygen / numpy = {median['tinygen'] / median['numpy']:.3f}  (target < 1.3)")

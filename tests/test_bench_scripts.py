@@ -1,0 +1,23 @@
+"""The benchmark scripts run in quick mode and their built-in correctness checks pass.
+
+Each bench script first asserts that the implementations it compares compute the same numbers;
+timings are printed, never asserted (the machines are noisy).
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.parametrize("script", ["engine_overhead.py"])
+def test_bench_script_runs_in_quick_mode(script):
+    env = dict(os.environ, TINYGEN_QUICK="1")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ratio" in result.stdout
