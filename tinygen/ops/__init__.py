@@ -3,6 +3,7 @@ from .elementwise import (  # noqa: F401
     abs, add, cast, clip, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, softplus,
     sqrt, sub, tanh, where,
 )
+from .conv import conv2d, conv_transpose2d  # noqa: F401
 from .matmul import matmul  # noqa: F401
 from .reduce import logsumexp, max, mean, min, sum, var  # noqa: F401
 from .shape import (  # noqa: F401

@@ -1,0 +1,162 @@
+"""2-D convolution and transposed convolution: one pair of ops, each the other's gradient.
+
+Three kernels (see tinygen/kernels/numpy_conv.py) do all the work:
+    conv2d(x, w)                 y = x * w
+    conv2d_grad_input(gy, w)     dL/dx   = the transposed convolution of gy with w
+    conv2d_grad_weight(x, gy)    dL/dw
+All three are bilinear, so the gradient of each is again one of the three. Writing every backward
+with these ops (never with raw arrays) makes conv gradients differentiable to any order.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..kernels import numpy_conv as kernels
+from ..tensor import Tensor
+
+
+def _pair(value, name, op_name):
+    """An int or a pair of ints -> a pair of non-negative ints."""
+    if isinstance(value, (int, np.integer)):
+        pair = (int(value), int(value))
+    else:
+        pair = tuple(int(v) for v in value)
+        if len(pair) != 2:
+            raise ValueError(f"{op_name}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < 0:
+        raise ValueError(f"{op_name}: {name} must be non-negative, got {value!r}")
+    return pair
+
+
+class Conv2d(Function):
+    def forward(self, x, w, stride, padding):
+        self.stride, self.padding = stride, padding
+        return kernels.conv2d(x, w, stride, padding)
+
+    def backward(self, grad):
+        x, w = self.inputs
+        # y = conv(x, w):  dL/dx = conv_grad_input(dL/dy, w),  dL/dw = conv_grad_weight(x, dL/dy)
+        grad_x = grad_w = None
+        if self.needs_input_grad[0]:
+            grad_x = ConvGradInput.apply(grad, w, x_shape=x.shape, stride=self.stride,
+                                         padding=self.padding)
+        if self.needs_input_grad[1]:
+            grad_w = ConvGradWeight.apply(x, grad, w_shape=w.shape, stride=self.stride,
+                                          padding=self.padding)
+        return grad_x, grad_w
+
+
+class ConvGradInput(Function):
+    """out = conv_grad_input(g, w): the transposed convolution of g (shape of y) into x_shape."""
+
+    def forward(self, g, w, x_shape, stride, padding):
+        self.stride, self.padding = stride, padding
+        return kernels.conv2d_grad_input(g, w, x_shape, stride, padding)
+
+    def backward(self, grad):
+        g, w = self.inputs
+        # L = sum grad * out is bilinear in (g, w):  dL/dg = conv(grad, w),  dL/dw = conv_grad_weight(grad, g)
+        grad_g = grad_w = None
+        if self.needs_input_grad[0]:
+            grad_g = Conv2d.apply(grad, w, stride=self.stride, padding=self.padding)
+        if self.needs_input_grad[1]:
+            grad_w = ConvGradWeight.apply(grad, g, w_shape=w.shape, stride=self.stride,
+                                          padding=self.padding)
+        return grad_g, grad_w
+
+
+class ConvGradWeight(Function):
+    """out = conv_grad_weight(x, g): the correlation of x with g, shaped like the weight."""
+
+    def forward(self, x, g, w_shape, stride, padding):
+        self.stride, self.padding = stride, padding
+        return kernels.conv2d_grad_weight(x, g, w_shape, stride, padding)
+
+    def backward(self, grad):
+        x, g = self.inputs
+        # L = sum grad * out is bilinear in (x, g):  dL/dx = conv_grad_input(g, grad),  dL/dg = conv(x, grad)
+        grad_x = grad_g = None
+        if self.needs_input_grad[0]:
+            grad_x = ConvGradInput.apply(g, grad, x_shape=x.shape, stride=self.stride,
+                                         padding=self.padding)
+        if self.needs_input_grad[1]:
+            grad_g = Conv2d.apply(x, grad, stride=self.stride, padding=self.padding)
+        return grad_x, grad_g
+
+
+def _check_4d(name, t, op_name, layout):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op_name}: {name} must be a Tensor, got {type(t).__name__}")
+    if t.ndim != 4:
+        raise ValueError(f"{op_name}: {name} must be 4-D {layout}, got shape {t.shape}")
+
+
+def _add_bias(y, bias, channels, op_name):
+    if bias is None:
+        return y
+    if bias.shape != (channels,):
+        raise ValueError(f"{op_name}: bias must have shape ({channels},), got {bias.shape}")
+    return y + bias.reshape(1, channels, 1, 1)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in PyTorch).
+
+    x (N, C_in, H, W), weight (C_out, C_in, kH, kW), bias (C_out,) -> (N, C_out, OH, OW) with
+    OH = floor((H + 2 padding - kH) / stride) + 1.
+    """
+    op = "conv2d"
+    _check_4d("input", x, op, "(N, C, H, W)")
+    _check_4d("weight", weight, op, "(C_out, C_in, kH, kW)")
+    stride = _pair(stride, "stride", op)
+    padding = _pair(padding, "padding", op)
+    if min(stride) < 1:
+        raise ValueError(f"{op}: stride must be positive, got {stride}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"{op}: input has {x.shape[1]} channels but weight {weight.shape} expects "
+            f"{weight.shape[1]} (input shape {x.shape})"
+        )
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if padded[0] < weight.shape[2] or padded[1] < weight.shape[3]:
+        raise ValueError(
+            f"{op}: kernel {weight.shape[2:]} is larger than the padded input {padded} "
+            f"(input shape {x.shape}, padding {padding})"
+        )
+    y = Conv2d.apply(x, weight, stride=stride, padding=padding)
+    return _add_bias(y, bias, weight.shape[0], op)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+    """2-D transposed convolution ("fractionally strided"), the gradient of conv2d w.r.t. its input.
+
+    x (N, C_in, H, W), weight (C_in, C_out, kH, kW), bias (C_out,) -> (N, C_out, OH, OW) with
+    OH = (H - 1) stride - 2 padding + kH + output_padding.
+    """
+    op = "conv_transpose2d"
+    _check_4d("input", x, op, "(N, C, H, W)")
+    _check_4d("weight", weight, op, "(C_in, C_out, kH, kW)")
+    stride = _pair(stride, "stride", op)
+    padding = _pair(padding, "padding", op)
+    output_padding = _pair(output_padding, "output_padding", op)
+    if min(stride) < 1:
+        raise ValueError(f"{op}: stride must be positive, got {stride}")
+    if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
+        raise ValueError(
+            f"{op}: output_padding {output_padding} must be smaller than stride {stride}"
+        )
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(
+            f"{op}: input has {x.shape[1]} channels but weight {weight.shape} expects "
+            f"{weight.shape[0]} (input shape {x.shape})"
+        )
+    out_h = (x.shape[2] - 1) * stride[0] - 2 * padding[0] + weight.shape[2] + output_padding[0]
+    out_w = (x.shape[3] - 1) * stride[1] - 2 * padding[1] + weight.shape[3] + output_padding[1]
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"{op}: output size ({out_h}, {out_w}) is not positive (input shape {x.shape}, "
+            f"weight {weight.shape}, stride {stride}, padding {padding})"
+        )
+    out_shape = (x.shape[0], weight.shape[1], out_h, out_w)
+    # The transposed convolution is the input-gradient of the convolution that maps out_shape to x.
+    y = ConvGradInput.apply(x, weight, x_shape=out_shape, stride=stride, padding=padding)
+    return _add_bias(y, bias, weight.shape[1], op)
