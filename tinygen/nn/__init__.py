@@ -1,2 +1,7 @@
-"""Neural-network building blocks (functional activations now; modules, layers and losses to come)."""
-from . import functional  # noqa: F401
+"""Neural-network building blocks with PyTorch's names: Module, layers, init, functional."""
+from . import functional, init  # noqa: F401
+from .layers import (  # noqa: F401
+    BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU,
+    Linear, ReLU, Sigmoid, Softplus, Tanh, Unflatten,
+)
+from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401

@@ -1,7 +1,15 @@
-"""Activation functions, composed from the primitive ops where that is stable and exact."""
+"""Functions of tensors with no state of their own: activations, linear, conv, dropout, batch norm,
+and (from tinygen/nn/losses.py) the losses. The layers in tinygen/nn/layers.py call these."""
+import numpy as np
+
 from .. import ops
+from ..autograd import no_grad
+from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
+from ..random import generator
+from ..tensor import Tensor
 
 
+# ---- activations ---------------------------------------------------------------------------------
 def relu(x):
     """max(x, 0)."""
     return ops.relu(x)
@@ -21,12 +29,94 @@ def tanh(x):
     return ops.tanh(x)
 
 
-def softplus(x):
-    """log(1 + e^x), a smooth relu."""
-    return ops.softplus(x)
+def softplus(x, beta=1.0):
+    """log(1 + e^(beta x)) / beta, a smooth relu."""
+    if beta == 1:
+        return ops.softplus(x)
+    return ops.softplus(x * beta) / beta
 
 
 def log_sigmoid(x):
     """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
     return -ops.softplus(-x)
 
+
+# ---- layers as functions -------------------------------------------------------------------------
+def linear(x, weight, bias=None):
+    """x W^T + b.  x (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    if x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(
+            f"linear: input shape {x.shape} has {x.shape[-1] if x.ndim else 0} features "
+            f"but weight {weight.shape} expects {weight.shape[1]}"
+        )
+    y = x @ weight.T
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) ("inverted" dropout,
+    so that the expected value is unchanged and evaluation needs no rescaling)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    keep = generator().random(x.shape) >= p
+    scale = Tensor._wrap((keep / (1 - p)).astype(x.dtype), False)
+    return x * scale
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel (axis 1) to zero mean and unit variance, then scale and shift.
+
+    x (N, C) or (N, C, L) or (N, C, H, W). In training, the batch's statistics are used (its biased
+    variance) and the running ones move towards them:
+        running = (1 - momentum) running + momentum batch_statistic,
+    with the unbiased variance n / (n - 1) var for running_var, as PyTorch keeps it. Otherwise the
+    running statistics are used. y = (x - mean) / sqrt(var + eps) * weight + bias.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be at least 2-D (N, C, ...), got shape {x.shape}")
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(
+                f"batch_norm: {name} has shape {t.shape}, expected ({channels},) for input {x.shape}"
+            )
+    axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channels
+    channel_shape = (1, channels) + (1,) * (x.ndim - 2)
+    if training:
+        count = x.data.size // channels
+        if count < 2:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, "
+                f"got input shape {x.shape}"
+            )
+        mean = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, keepdims=True)
+        if running_mean is not None and running_var is not None:
+            with no_grad():
+                _update_running(running_mean, mean.data.reshape(channels), momentum)
+                unbiased = var.data.reshape(channels) * (count / (count - 1))
+                _update_running(running_var, unbiased, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+        mean = running_mean.reshape(channel_shape)
+        var = running_var.reshape(channel_shape)
+    y = (x - mean) / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight.reshape(channel_shape)
+    if bias is not None:
+        y = y + bias.reshape(channel_shape)
+    return y
+
+
+def _update_running(running, batch_value, momentum):
+    """running <- (1 - momentum) running + momentum batch_value, in place."""
+    running.data[...] = (1 - momentum) * running.data + momentum * np.asarray(batch_value)
