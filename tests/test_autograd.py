@@ -195,3 +195,12 @@ def test_graph_dump_draws_a_shared_tensor_once():
     x = tg.tensor([1.0], requires_grad=True)
     text = str(tg.graph((x * x).sum()))
     assert text.count("(see #") == 1
+
+
+def test_gradient_of_float32_input_mixed_with_float64_is_float32():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    w = tg.tensor([3.0, 4.0], dtype="float64", requires_grad=True)
+    (x * w).sum().backward()
+    assert x.grad.dtype == np.float32
+    assert w.grad.dtype == np.float64
+    np.testing.assert_allclose(x.grad.data, [3.0, 4.0])

@@ -97,3 +97,13 @@ def test_gradcheck_ignores_inputs_that_do_not_require_grad():
 def test_gradcheck_handles_outputs_independent_of_an_input():
     a, b = _x(3), _x(2)
     assert tg.gradcheck(lambda a, b: a * 2, (a, b))
+
+
+def test_gradcheck_perturbs_non_contiguous_inputs_in_place():
+    # A transposed view: reshape(-1) of it would be a copy, and perturbing the copy would give
+    # numeric derivatives of 0.
+    base = np.arange(6.0).reshape(2, 3)
+    x = tg.tensor(base, dtype="float64", requires_grad=True)
+    x.data = x.data.T
+    assert not x.data.flags["C_CONTIGUOUS"]
+    assert tg.gradcheck(lambda t: t * t, [x])

@@ -181,6 +181,8 @@ def run_backward(outputs, grad_outputs, create_graph=False, inputs=None):
             for parent, g in zip(node._ctx.inputs, input_grads):
                 if g is None or not parent.requires_grad:
                     continue
+                if g.dtype != parent.dtype:
+                    g = g.astype(parent.dtype)  # float32 x op float64 y: x's gradient is float32
                 key = id(parent)
                 grads[key] = grads[key] + g if key in grads else g
     return found

@@ -91,18 +91,18 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=None, see
     mismatches = []
     for which, t, g in zip(positions, differentiable, analytic):
         g = np.zeros(t.shape) if g is None else g.data
-        flat = t.data.reshape(-1)  # a view: writing to it perturbs the input in place
-        for i in _elements_to_check(flat.size, max_elements, rng):
-            original = flat[i]
-            flat[i] = original + eps
+        for i in _elements_to_check(t.data.size, max_elements, rng):
+            # Index the array itself (a reshaped view would be a copy for non-contiguous data).
+            index = np.unravel_index(i, t.shape)
+            original = t.data[index]
+            t.data[index] = original + eps
             plus = numeric_projection()
-            flat[i] = original - eps
+            t.data[index] = original - eps
             minus = numeric_projection()
-            flat[i] = original
+            t.data[index] = original
             numeric = (plus - minus) / (2 * eps)
-            analytic_i = g.reshape(-1)[i]
+            analytic_i = g[index]
             if not abs(analytic_i - numeric) <= atol + rtol * abs(numeric):
-                index = np.unravel_index(i, t.shape) if t.ndim else ()
                 mismatches.append((which, tuple(int(k) for k in index), analytic_i, numeric))
     if mismatches:
         raise GradcheckError(

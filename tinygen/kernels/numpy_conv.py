@@ -58,7 +58,7 @@ def col2im(cols, x_shape, kernel, stride, padding):
             rows = slice(i, i + sh * (oh - 1) + 1, sh)
             columns = slice(j, j + sw * (ow - 1) + 1, sw)
             padded[:, :, rows, columns] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return padded[:, :, ph:ph + h, pw:pw + w]
+    return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
 
 
 def conv2d(x, w, stride, padding):

@@ -16,15 +16,19 @@ from ..tensor import Tensor
 
 def _pair(value, name, op_name):
     """An int or a pair of ints -> a pair of non-negative ints."""
-    if isinstance(value, (int, np.integer)):
+    if _is_int(value):
         pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
     else:
-        pair = tuple(int(v) for v in value)
-        if len(pair) != 2:
-            raise ValueError(f"{op_name}: {name} must be an int or a pair of ints, got {value!r}")
+        raise ValueError(f"{op_name}: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < 0:
         raise ValueError(f"{op_name}: {name} must be non-negative, got {value!r}")
     return pair
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 class Conv2d(Function):
@@ -90,6 +94,11 @@ def _check_4d(name, t, op_name, layout):
         raise ValueError(f"{op_name}: {name} must be 4-D {layout}, got shape {t.shape}")
 
 
+def _check_kernel(weight, op_name):
+    if min(weight.shape) < 1:
+        raise ValueError(f"{op_name}: weight has an empty dimension, shape {weight.shape}")
+
+
 def _add_bias(y, bias, channels, op_name):
     if bias is None:
         return y
@@ -107,6 +116,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     op = "conv2d"
     _check_4d("input", x, op, "(N, C, H, W)")
     _check_4d("weight", weight, op, "(C_out, C_in, kH, kW)")
+    _check_kernel(weight, op)
     stride = _pair(stride, "stride", op)
     padding = _pair(padding, "padding", op)
     if min(stride) < 1:
@@ -135,6 +145,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     op = "conv_transpose2d"
     _check_4d("input", x, op, "(N, C, H, W)")
     _check_4d("weight", weight, op, "(C_in, C_out, kH, kW)")
+    _check_kernel(weight, op)
     stride = _pair(stride, "stride", op)
     padding = _pair(padding, "padding", op)
     output_padding = _pair(output_padding, "output_padding", op)
