@@ -204,3 +204,13 @@ def test_gradient_of_float32_input_mixed_with_float64_is_float32():
     assert x.grad.dtype == np.float32
     assert w.grad.dtype == np.float64
     np.testing.assert_allclose(x.grad.data, [3.0, 4.0])
+
+
+def test_leaf_grads_are_writable_arrays_of_their_own():
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # both gradients come from one broadcast of the same 1
+    assert a.grad.data is not b.grad.data
+    a.grad.data *= 2  # in place, as gradient clipping does
+    np.testing.assert_array_equal(a.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])

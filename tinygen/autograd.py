@@ -191,7 +191,12 @@ def run_backward(outputs, grad_outputs, create_graph=False, inputs=None):
 def _accumulate(tensor, grad, create_graph):
     """tensor.grad += grad (kept in the graph only with create_graph=True)."""
     if not create_graph:
-        grad = grad.detach()
+        data = grad.data
+        if data.base is not None or not data.flags.writeable:
+            # A view (a broadcast, a transpose) may be read-only or shared with another tensor's
+            # gradient: .grad gets an array of its own, which the user may modify in place.
+            data = data.copy()
+        grad = Tensor._wrap(data, False)
     if tensor.grad is None:
         tensor.grad = grad
     else:
