@@ -6,13 +6,23 @@ import math
 
 import numpy as np
 
+from ..ops.conv import as_pair
+from ..ops.shape import normalize_axis
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 
 
-def _pair(value):
-    return (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+def _conv_pairs(layer_name, kernel_size, stride, padding):
+    """Check and convert the conv settings when the layer is built, not at its first forward."""
+    kernel_size = as_pair(kernel_size, "kernel_size", layer_name)
+    stride = as_pair(stride, "stride", layer_name)
+    padding = as_pair(padding, "padding", layer_name)
+    if min(kernel_size) < 1:
+        raise ValueError(f"{layer_name}: kernel_size must be positive, got {kernel_size}")
+    if min(stride) < 1:
+        raise ValueError(f"{layer_name}: stride must be positive, got {stride}")
+    return kernel_size, stride, padding
 
 
 def _reset_uniform(weight, bias, fan_in):
@@ -53,9 +63,8 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = _pair(padding)
+        self.kernel_size, self.stride, self.padding = _conv_pairs(
+            "Conv2d", kernel_size, stride, padding)
         self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
         self.register_parameter("bias", Parameter(np.zeros(out_channels)) if bias else None)
         self.reset_parameters()
@@ -80,10 +89,9 @@ class ConvTranspose2d(Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = _pair(padding)
-        self.output_padding = _pair(output_padding)
+        self.kernel_size, self.stride, self.padding = _conv_pairs(
+            "ConvTranspose2d", kernel_size, stride, padding)
+        self.output_padding = as_pair(output_padding, "output_padding", "ConvTranspose2d")
         self.weight = Parameter(np.zeros((in_channels, out_channels) + self.kernel_size))
         self.register_parameter("bias", Parameter(np.zeros(out_channels)) if bias else None)
         self.reset_parameters()
@@ -123,6 +131,7 @@ class _BatchNorm(Module):
             self.register_parameter("bias", None)
         self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+        self.num_batches_tracked = 0  # not in state_dict (the four keys above are)
 
     def forward(self, x):
         if x.ndim not in self.input_ndims:
@@ -134,8 +143,13 @@ class _BatchNorm(Module):
                 f"{type(self).__name__}({self.num_features}): input has {x.shape[1]} channels "
                 f"(shape {x.shape})"
             )
+        momentum = self.momentum
+        if self.training:
+            self.num_batches_tracked += 1
+            if momentum is None:
+                momentum = 1 / self.num_batches_tracked  # the cumulative average of all batches
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=self.training, momentum=self.momentum, eps=self.eps)
+                            training=self.training, momentum=momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
@@ -195,7 +209,7 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, x):
-        dim = self.dim % x.ndim
+        (dim,) = normalize_axis(self.dim, x.ndim, "Unflatten")
         if int(np.prod(self.unflattened_size)) != x.shape[dim]:
             raise ValueError(
                 f"Unflatten: axis {self.dim} of shape {x.shape} has {x.shape[dim]} elements, "

@@ -14,7 +14,7 @@ from ..kernels import numpy_conv as kernels
 from ..tensor import Tensor
 
 
-def _pair(value, name, op_name):
+def as_pair(value, name, op_name):
     """An int or a pair of ints -> a pair of non-negative ints."""
     if _is_int(value):
         pair = (int(value), int(value))
@@ -117,8 +117,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     _check_4d("input", x, op, "(N, C, H, W)")
     _check_4d("weight", weight, op, "(C_out, C_in, kH, kW)")
     _check_kernel(weight, op)
-    stride = _pair(stride, "stride", op)
-    padding = _pair(padding, "padding", op)
+    stride = as_pair(stride, "stride", op)
+    padding = as_pair(padding, "padding", op)
     if min(stride) < 1:
         raise ValueError(f"{op}: stride must be positive, got {stride}")
     if x.shape[1] != weight.shape[1]:
@@ -146,9 +146,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     _check_4d("input", x, op, "(N, C, H, W)")
     _check_4d("weight", weight, op, "(C_in, C_out, kH, kW)")
     _check_kernel(weight, op)
-    stride = _pair(stride, "stride", op)
-    padding = _pair(padding, "padding", op)
-    output_padding = _pair(output_padding, "output_padding", op)
+    stride = as_pair(stride, "stride", op)
+    padding = as_pair(padding, "padding", op)
+    output_padding = as_pair(output_padding, "output_padding", op)
     if min(stride) < 1:
         raise ValueError(f"{op}: stride must be positive, got {stride}")
     if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
