@@ -7,10 +7,10 @@ the three kernels are
     conv2d              x, w  -> y         (the forward)
     conv2d_grad_input   gy, w -> gx        (dL/dx; also the forward of the transposed convolution)
     conv2d_grad_weight  x, gy -> gw        (dL/dw)
-Each is one matrix product on an "im2col" matrix whose rows are the flattened input windows.
+Each is one matrix product with an "im2col" matrix whose columns are the flattened input
+windows, laid out channel-first so that every copy and add below moves contiguous blocks.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 def output_size(size, kernel, stride, padding):
@@ -18,47 +18,51 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _pad(x, padding):
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+def _window_slices(i, j, out_size, stride):
+    """The rows and columns that kernel offset (i, j) reads across all windows: window (p, q)
+    reads padded pixel (p * sh + i, q * sw + j)."""
+    (oh, ow), (sh, sw) = out_size, stride
+    return slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
 
 
 def im2col(x, kernel, stride, padding):
-    """The windows of x as rows of a matrix.
+    """The input windows as the columns of one matrix.
 
-    x (N, C, H, W) -> (N * OH * OW, C * kH * kW), rows ordered (n, p, q), columns (c, i, j).
+    x (N, C, H, W) -> (C * kH * kW, N * OH * OW): rows ordered (c, i, j), columns (n, p, q).
+    One strided copy per kernel offset (i, j); no loop over pixels.
     """
+    n, c, h, w = x.shape
     kh, kw = kernel
-    sh, sw = stride
-    windows = sliding_window_view(_pad(x, padding), (kh, kw), axis=(2, 3))
-    windows = windows[:, :, ::sh, ::sw]  # (N, C, OH, OW, kH, kW), a view
-    n, c, oh, ow = windows.shape[:4]
-    # The reshape copies the windows into one contiguous matrix (what BLAS wants).
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    ph, pw = padding
+    oh = output_size(h, kh, stride[0], ph)
+    ow = output_size(w, kw, stride[1], pw)
+    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
+    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _window_slices(i, j, (oh, ow), stride)
+            cols[:, i, j] = padded[:, :, rows, columns]
+    return cols.reshape(c * kh * kw, n * oh * ow)
 
 
 def col2im(cols, x_shape, kernel, stride, padding):
-    """The adjoint of im2col: add every window's row back onto the pixels it was read from.
+    """The adjoint of im2col: add every window's entries back onto the pixels they were read from.
 
-    cols (N * OH * OW, C * kH * kW) -> (N, C, H, W). One vectorised add per kernel offset (i, j).
+    cols (C * kH * kW, N * OH * OW) -> (N, C, H, W). One strided add per kernel offset (i, j).
     """
     n, c, h, w = x_shape
     kh, kw = kernel
-    sh, sw = stride
     ph, pw = padding
-    oh = output_size(h, kh, sh, ph)
-    ow = output_size(w, kw, sw, pw)
-    cols = cols.reshape(n, oh, ow, c, kh, kw)
-    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    oh = output_size(h, kh, stride[0], ph)
+    ow = output_size(w, kw, stride[1], pw)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            # Offset (i, j) of window (p, q) reads pixel (p * sh + i, q * sw + j).
-            rows = slice(i, i + sh * (oh - 1) + 1, sh)
-            columns = slice(j, j + sw * (ow - 1) + 1, sw)
-            padded[:, :, rows, columns] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
+            rows, columns = _window_slices(i, j, (oh, ow), stride)
+            padded[:, :, rows, columns] += cols[:, i, j]
+    return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3))
 
 
 def conv2d(x, w, stride, padding):
@@ -67,9 +71,9 @@ def conv2d(x, w, stride, padding):
     o, _, kh, kw = w.shape
     oh = output_size(x.shape[2], kh, stride[0], padding[0])
     ow = output_size(x.shape[3], kw, stride[1], padding[1])
-    cols = im2col(x, (kh, kw), stride, padding)  # (N*OH*OW, C*kH*kW)
-    y = cols @ w.reshape(o, -1).T  # (N*OH*OW, O)
-    return np.ascontiguousarray(y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2))
+    cols = im2col(x, (kh, kw), stride, padding)  # (C*kH*kW, N*OH*OW)
+    y = w.reshape(o, -1) @ cols  # (O, N*OH*OW)
+    return np.ascontiguousarray(y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
 
 
 def conv2d_grad_input(gy, w, x_shape, stride, padding):
@@ -79,11 +83,10 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding):
     gy[n, o, p, q] w[o, c, i, j]. x_shape is needed because with stride > 1 several input sizes
     give the same output size.
     """
-    n, o, oh, ow = gy.shape
-    kh, kw = w.shape[2:]
-    gy_rows = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, o)
-    cols = gy_rows @ w.reshape(o, -1)  # (N*OH*OW, C*kH*kW)
-    return col2im(cols, x_shape, (kh, kw), stride, padding)
+    o = gy.shape[1]
+    gy_rows = gy.transpose(1, 0, 2, 3).reshape(o, -1)  # (O, N*OH*OW)
+    cols = w.reshape(o, -1).T @ gy_rows  # (C*kH*kW, N*OH*OW)
+    return col2im(cols, x_shape, w.shape[2:], stride, padding)
 
 
 def conv2d_grad_weight(x, gy, w_shape, stride, padding):
@@ -92,6 +95,6 @@ def conv2d_grad_weight(x, gy, w_shape, stride, padding):
     dL/dw[o, c, i, j] = sum_{n, p, q} gy[n, o, p, q] x_padded[n, c, p*sh + i, q*sw + j].
     """
     o = w_shape[0]
-    cols = im2col(x, w_shape[2:], stride, padding)  # (N*OH*OW, C*kH*kW)
+    cols = im2col(x, w_shape[2:], stride, padding)  # (C*kH*kW, N*OH*OW)
     gy_rows = gy.transpose(1, 0, 2, 3).reshape(o, -1)  # (O, N*OH*OW)
-    return (gy_rows @ cols).reshape(w_shape)
+    return (gy_rows @ cols.T).reshape(w_shape)
