@@ -1,1 +1,54 @@
-"""Array kernels with no autograd: the raw maths the differentiable ops in `tinygen.ops` call."""
+"""Kernel backends: the same three convolution functions on plain arrays, in three implementations.
+
+    numpy   numpy_conv.py   im2col + one matrix product; the readable reference, always available
+    numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels
+    cuda    cuda_conv.py    numba.cuda GPU kernels (arrays are copied to the device and back per call)
+
+Every backend module exports conv2d(x, w, stride, padding), conv2d_grad_input(gy, w, x_shape,
+stride, padding) and conv2d_grad_weight(x, gy, w_shape, stride, padding). Which one runs is chosen
+in tinygen/backend.py; nothing else asks.
+"""
+import importlib
+
+NAMES = ("cuda", "numba", "numpy")  # fastest first
+
+
+class BackendUnavailable(Exception):
+    """A backend cannot run here; the message says why (no numba, no GPU, no driver, ...)."""
+
+
+def load(name):
+    """The kernel module of backend `name`, or BackendUnavailable with the reason."""
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+    if name == "numpy":
+        return importlib.import_module(".numpy_conv", __name__)
+    try:
+        import numba  # noqa: F401
+    except ImportError as error:
+        raise BackendUnavailable(f"numba is not installed ({error})") from None
+    if name == "numba":
+        return importlib.import_module(".numba_conv", __name__)
+    try:
+        from numba import cuda
+    except ImportError as error:
+        raise BackendUnavailable(f"numba.cuda cannot be imported ({error})") from None
+    try:
+        found = cuda.is_available()
+    except Exception as error:  # a broken driver can fail in many ways; report it, never crash
+        raise BackendUnavailable(f"the CUDA driver failed: {error}") from None
+    if not found:
+        raise BackendUnavailable(
+            "no CUDA GPU or driver found (numba.cuda.is_available() is False; "
+            "NUMBA_ENABLE_CUDASIM=1 runs the kernels in numba's simulator)"
+        )
+    return importlib.import_module(".cuda_conv", __name__)
+
+
+def is_simulated():
+    """True when numba.cuda is numba's CPU simulator (NUMBA_ENABLE_CUDASIM=1): correct, but slow."""
+    try:
+        from numba import config
+    except ImportError:
+        return False
+    return bool(config.ENABLE_CUDASIM)

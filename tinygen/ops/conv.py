@@ -1,6 +1,6 @@
 """2-D convolution and transposed convolution: one pair of ops, each the other's gradient.
 
-Three kernels (see tinygen/kernels/numpy_conv.py) do all the work:
+Three kernels do all the work (in the backend tinygen.backend selects; see tinygen/kernels/):
     conv2d(x, w)                 y = x * w
     conv2d_grad_input(gy, w)     dL/dx   = the transposed convolution of gy with w
     conv2d_grad_weight(x, gy)    dL/dw
@@ -10,7 +10,7 @@ with these ops (never with raw arrays) makes conv gradients differentiable to an
 import numpy as np
 
 from ..autograd import Function
-from ..kernels import numpy_conv as kernels
+from ..backend import get_kernels
 from ..tensor import Tensor
 
 
@@ -34,7 +34,7 @@ def _is_int(value):
 class Conv2d(Function):
     def forward(self, x, w, stride, padding):
         self.stride, self.padding = stride, padding
-        return kernels.conv2d(x, w, stride, padding)
+        return get_kernels().conv2d(x, w, stride, padding)
 
     def backward(self, grad):
         x, w = self.inputs
@@ -54,7 +54,7 @@ class ConvGradInput(Function):
 
     def forward(self, g, w, x_shape, stride, padding):
         self.stride, self.padding = stride, padding
-        return kernels.conv2d_grad_input(g, w, x_shape, stride, padding)
+        return get_kernels().conv2d_grad_input(g, w, x_shape, stride, padding)
 
     def backward(self, grad):
         g, w = self.inputs
@@ -73,7 +73,7 @@ class ConvGradWeight(Function):
 
     def forward(self, x, g, w_shape, stride, padding):
         self.stride, self.padding = stride, padding
-        return kernels.conv2d_grad_weight(x, g, w_shape, stride, padding)
+        return get_kernels().conv2d_grad_weight(x, g, w_shape, stride, padding)
 
     def backward(self, grad):
         x, g = self.inputs
