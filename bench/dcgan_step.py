@@ -1,0 +1,219 @@
+"""One DCGAN training step on MNIST-sized images, per tinygen backend, vs the same step in torch.
+
+The model (the usual MNIST DCGAN, float32):
+    G: z (100) -> Linear(100, 128*7*7) + BatchNorm1d + ReLU -> Unflatten (128, 7, 7)
+       -> ConvTranspose2d(128, 64, 4, 2, 1) + BatchNorm2d + ReLU
+       -> ConvTranspose2d(64, 1, 4, 2, 1) + Tanh                       -> (1, 28, 28)
+    D: Conv2d(1, 64, 4, 2, 1) + LeakyReLU(0.2)
+       -> Conv2d(64, 128, 4, 2, 1) + BatchNorm2d + LeakyReLU(0.2) -> Flatten -> Linear(128*7*7, 1)
+The step (batch 64, Adam lr 2e-4, betas (0.5, 0.999), BCE with logits), as in PyTorch's DCGAN
+tutorial: fake = G(z); the discriminator step on D(real) with label 1 and D(fake.detach()) with
+label 0 (the two losses summed, one backward, Adam on D); then the generator step with the
+non-saturating loss BCE(D(fake), 1) through the updated D (Adam on G). Both models train mode.
+The real images are random numbers uniform in [-1, 1] (what a Tanh generator emits; the speed of
+a step does not depend on the pixels) and z is standard normal; both are drawn once and reused.
+
+Timed: seconds per step for every tinygen backend that runs here (numpy, numba; cuda only on a
+real GPU, never numba's simulator), chosen with tinygen.backend.use, and, when torch is installed
+(it is not a tinygen dependency), torch's CPU step with the identical architecture and recipe.
+
+Before any timing, from identical weights (one random initialisation, copied by state_dict): one
+step gives the same two losses on every tinygen backend (rtol 1e-5), and in torch (tinygen's
+state_dict keys are PyTorch's, less BatchNorm's num_batches_tracked) within 1e-4; the losses of a
+second step are compared too, after both optimizers have moved every weight.
+
+Each implementation has its own copy of the models and optimizers. After a warm-up of a few steps
+each (numba compilation, allocator), timings alternate between the implementations in blocks of
+steps in one run (the machine is noisy; see bench/engine_overhead.py for why blocks rather than
+step by step) and the medians and their ratios are printed.
+TINYGEN_QUICK=1 runs batch 8 with few repeats (a few seconds), all checks included.
+
+    python bench/dcgan_step.py [--blocks 10] [--block-size 3] [--warmup 2] [--batch 64]
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+import tinygen as tg
+from tinygen import kernels as tg_kernels
+from tinygen import nn
+
+try:
+    import torch
+    import torch.nn.functional as torch_F
+except ImportError:
+    torch = None
+
+Z_DIM, LR, BETAS = 100, 2e-4, (0.5, 0.999)
+
+
+def build(layers):
+    """(G, D) from a module namespace with PyTorch's layer names: tinygen.nn or torch.nn."""
+    G = layers.Sequential(
+        layers.Linear(Z_DIM, 128 * 7 * 7), layers.BatchNorm1d(128 * 7 * 7), layers.ReLU(),
+        layers.Unflatten(1, (128, 7, 7)),
+        layers.ConvTranspose2d(128, 64, 4, 2, 1), layers.BatchNorm2d(64), layers.ReLU(),
+        layers.ConvTranspose2d(64, 1, 4, 2, 1), layers.Tanh(),
+    )
+    D = layers.Sequential(
+        layers.Conv2d(1, 64, 4, 2, 1), layers.LeakyReLU(0.2),
+        layers.Conv2d(64, 128, 4, 2, 1), layers.BatchNorm2d(128), layers.LeakyReLU(0.2),
+        layers.Flatten(), layers.Linear(128 * 7 * 7, 1),
+    )
+    return G, D
+
+
+class TinygenGAN:
+    """Models and optimizers in tinygen, started from the given state dicts; step() on a backend."""
+
+    def __init__(self, g_state, d_state, backend, real, z):
+        self.G, self.D = build(nn)
+        self.G.load_state_dict(g_state)
+        self.D.load_state_dict(d_state)
+        self.opt_g = tg.optim.Adam(self.G.parameters(), lr=LR, betas=BETAS)
+        self.opt_d = tg.optim.Adam(self.D.parameters(), lr=LR, betas=BETAS)
+        self.backend = backend
+        self.real, self.z = tg.tensor(real), tg.tensor(z)
+        self.ones = tg.ones(len(real), 1)
+        self.zeros = tg.zeros(len(real), 1)
+
+    def step(self):
+        """One discriminator and one generator update; returns (loss_d, loss_g)."""
+        bce = nn.functional.binary_cross_entropy_with_logits
+        with tg.backend.use(self.backend):
+            fake = self.G(self.z)
+            self.opt_d.zero_grad()
+            loss_d = (bce(self.D(self.real), self.ones)
+                      + bce(self.D(fake.detach()), self.zeros))
+            loss_d.backward()
+            self.opt_d.step()
+            self.opt_g.zero_grad()
+            loss_g = bce(self.D(fake), self.ones)  # non-saturating: -log D(G(z))
+            loss_g.backward()
+            self.opt_g.step()
+        return loss_d.item(), loss_g.item()
+
+
+class TorchGAN:
+    """The same in torch: tinygen's weights loaded through load_state_dict."""
+
+    def __init__(self, g_state, d_state, real, z):
+        self.G, self.D = build(torch.nn)
+        for model, state in ((self.G, g_state), (self.D, d_state)):
+            missing, unexpected = model.load_state_dict(
+                {key: torch.from_numpy(value) for key, value in state.items()}, strict=False)
+            assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (
+                missing, unexpected)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=LR, betas=BETAS)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=LR, betas=BETAS)
+        self.real, self.z = torch.from_numpy(real), torch.from_numpy(z)
+        self.ones = torch.ones(len(real), 1)
+        self.zeros = torch.zeros(len(real), 1)
+
+    def step(self):
+        bce = torch_F.binary_cross_entropy_with_logits
+        fake = self.G(self.z)
+        self.opt_d.zero_grad()
+        loss_d = bce(self.D(self.real), self.ones) + bce(self.D(fake.detach()), self.zeros)
+        loss_d.backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad()
+        loss_g = bce(self.D(fake), self.ones)
+        loss_g.backward()
+        self.opt_g.step()
+        return loss_d.item(), loss_g.item()
+
+
+def backends():
+    """The tinygen backends to time: every available one except cuda in numba's simulator."""
+    names = [name for name in tg.backend.available()
+             if not (name == "cuda" and tg_kernels.is_simulated())]
+    return ["numpy"] + [name for name in reversed(names) if name != "numpy"]
+
+
+def main():
+    quick = os.environ.get("TINYGEN_QUICK") == "1"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=2 if quick else 10)
+    parser.add_argument("--block-size", type=int, default=2 if quick else 3, help="steps per block")
+    parser.add_argument("--warmup", type=int, default=1 if quick else 2,
+                        help="untimed steps per implementation first")
+    parser.add_argument("--batch", type=int, default=8 if quick else 64)
+    args = parser.parse_args()
+    load_start = os.getloadavg()[0]
+
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (args.batch, 1, 28, 28)).astype(np.float32)
+    z = rng.standard_normal((args.batch, Z_DIM)).astype(np.float32)
+    tg.manual_seed(0)
+    G0, D0 = build(nn)  # one initialisation (PyTorch's default rules), shared by every copy
+    g_state, d_state = G0.state_dict(), D0.state_dict()
+
+    names = backends()
+    impls = {name: TinygenGAN(g_state, d_state, name, real, z) for name in names}
+    if torch is not None:
+        impls["torch"] = TorchGAN(g_state, d_state, real, z)
+
+    # Same numbers first: the timings mean nothing otherwise. Two steps from the same weights.
+    losses = {name: [gan.step() for _ in range(2)] for name, gan in impls.items()}
+    reference = np.array(losses["numpy"])
+    assert np.all(np.isfinite(reference)), reference
+    for name, got in losses.items():
+        tolerance = 1e-4 if name == "torch" else 1e-5
+        np.testing.assert_allclose(np.array(got), reference, rtol=tolerance, atol=tolerance,
+                                   err_msg=f"losses of the first two steps: {name} vs numpy")
+    deviation = {name: float(np.max(np.abs(np.array(got) - reference)))
+                 for name, got in losses.items() if name != "numpy"}
+
+    for gan in impls.values():
+        for _ in range(args.warmup):
+            gan.step()
+    times = {name: [] for name in impls}
+    for _ in range(args.blocks):
+        for name, gan in impls.items():
+            for _ in range(args.block_size):
+                start = time.perf_counter()
+                gan.step()
+                times[name].append(time.perf_counter() - start)
+    median = {name: float(np.median(t)) for name, t in times.items()}
+
+    print(f"DCGAN step (D on real + fake, then G, non-saturating), MNIST 28x28, "
+          f"batch {args.batch}, float32, Adam lr {LR} betas {BETAS}, BCE with logits")
+    print("  real images: random uniform [-1, 1]; z: standard normal; both fixed across steps")
+    print(f"  median of {args.blocks} blocks x {args.block_size} steps, after {args.warmup} "
+          "warm-up steps per implementation")
+    print(f"CPU count {os.cpu_count()}; load average (1 min) {load_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} after the timings (other work may share this machine)")
+    threads = []
+    if "numba" in names:
+        import numba
+        threads.append(f"numba {numba.__version__}: numba.get_num_threads() = "
+                       f"{numba.get_num_threads()}, numba.threading_layer() = "
+                       f"{numba.threading_layer()!r}")
+    threads.append(f"torch {torch.__version__}: torch.get_num_threads() = "
+                   f"{torch.get_num_threads()}" if torch is not None
+                   else "torch not installed: no baseline")
+    print("; ".join(threads))
+    settings = {key: os.environ[key] for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                                 "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                                 "NUMBA_THREADING_LAYER") if key in os.environ}
+    if settings:
+        print("environment: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    print("checks: first two steps' losses (loss_d, loss_g) equal numpy's: "
+          + ", ".join(f"{name} max |diff| {d:.1e}" for name, d in deviation.items())
+          + f"  (step 1: loss_d {reference[0, 0]:.6f}, loss_g {reference[0, 1]:.6f})")
+    print(f"  {'':10}{'s / step':>10}")
+    for name in impls:
+        print(f"  {name:10}{median[name]:10.4f}")
+    others = [name for name in impls if name != "numpy"]
+    for name in others:
+        print(f"  ratio {name} / numpy = {median[name] / median['numpy']:.3f}")
+    if torch is not None:
+        for name in names:
+            print(f"  ratio {name} / torch = {median[name] / median['torch']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
