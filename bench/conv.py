@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 import tinygen as tg
+from machine import machine_report
 from tinygen import kernels as tg_kernels
 
 try:
@@ -301,23 +302,8 @@ def main():
           f"median of {args.blocks} blocks x {args.repeats} calls")
     print(f"backends timed: {', '.join(names)} (available: {', '.join(tg.backend.available())}"
           + ("; cuda is numba's simulator: not timed)" if tg_kernels.is_simulated() else ")"))
-    print(f"CPU count {os.cpu_count()}; load average (1 min) {load_start:.2f} at the start, "
-          f"{os.getloadavg()[0]:.2f} after the timings (other work may share this machine)")
-    threads = []
-    if "numba" in names:
-        import numba
-        threads.append(f"numba {numba.__version__}: numba.get_num_threads() = "
-                       f"{numba.get_num_threads()}, numba.threading_layer() = "
-                       f"{numba.threading_layer()!r}")
-    threads.append(f"torch {torch.__version__}: torch.get_num_threads() = "
-                   f"{torch.get_num_threads()}" if torch is not None
-                   else "torch not installed: no baseline")
-    print("; ".join(threads))
-    settings = {key: os.environ[key] for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                                 "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                                 "NUMBA_THREADING_LAYER") if key in os.environ}
-    if settings:
-        print("environment: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    for line in machine_report(names, load_start, torch):
+        print(line)
     print(f"checks: {checks}")
     for table in tables:
         print_table(*table)

@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 import tinygen as tg
+from machine import machine_report
 from tinygen import kernels as tg_kernels
 from tinygen import nn
 
@@ -184,23 +185,8 @@ def main():
     print("  real images: random uniform [-1, 1]; z: standard normal; both fixed across steps")
     print(f"  median of {args.blocks} blocks x {args.block_size} steps, after {args.warmup} "
           "warm-up steps per implementation")
-    print(f"CPU count {os.cpu_count()}; load average (1 min) {load_start:.2f} at the start, "
-          f"{os.getloadavg()[0]:.2f} after the timings (other work may share this machine)")
-    threads = []
-    if "numba" in names:
-        import numba
-        threads.append(f"numba {numba.__version__}: numba.get_num_threads() = "
-                       f"{numba.get_num_threads()}, numba.threading_layer() = "
-                       f"{numba.threading_layer()!r}")
-    threads.append(f"torch {torch.__version__}: torch.get_num_threads() = "
-                   f"{torch.get_num_threads()}" if torch is not None
-                   else "torch not installed: no baseline")
-    print("; ".join(threads))
-    settings = {key: os.environ[key] for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                                 "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                                 "NUMBA_THREADING_LAYER") if key in os.environ}
-    if settings:
-        print("environment: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    for line in machine_report(names, load_start, torch):
+        print(line)
     print("checks: first two steps' losses (loss_d, loss_g) equal numpy's: "
           + ", ".join(f"{name} max |diff| {d:.1e}" for name, d in deviation.items())
           + f"  (step 1: loss_d {reference[0, 0]:.6f}, loss_g {reference[0, 1]:.6f})")
