@@ -232,12 +232,13 @@ class Where(Function):
 
     def backward(self, grad):
         a, b = self.inputs
-        zero = _constant(np.zeros((), dtype=grad.dtype))
+        # d out/da = [cond], d out/db = [not cond]. Multiplying by a 0/1 mask is ~10x faster than
+        # np.where on a random pattern (no branches), and is differentiable again (a Mul).
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
-            grad_a = sum_to_shape(Where.apply(grad, zero, cond=self.cond), a.shape)
+            grad_a = sum_to_shape(grad * _constant(self.cond.astype(grad.dtype)), a.shape)
         if self.needs_input_grad[1]:
-            grad_b = sum_to_shape(Where.apply(zero, grad, cond=self.cond), b.shape)
+            grad_b = sum_to_shape(grad * _constant((~self.cond).astype(grad.dtype)), b.shape)
         return grad_a, grad_b
 
 
