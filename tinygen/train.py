@@ -98,13 +98,14 @@ def evaluate(model, loader):
 
 
 def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resume=None,
-        progress=True, on_epoch_end=None):
+        progress=True, on_epoch_end=None, checkpoint_extra=None):
     """Train model for `epochs` epochs; returns the history {metric name: [one value per epoch]}.
 
     loader / val_loader: iterables of batches (a Tensor or a tuple of Tensors), e.g. DataLoader.
     checkpoint: a path written after every epoch (model, optimizer, epoch, history), atomically.
     resume: a checkpoint path to continue from (its epochs count towards `epochs`).
     on_epoch_end: called as on_epoch_end(epoch, history) after each epoch (sample grids, say).
+    checkpoint_extra: a dict of more entries for the checkpoint (e.g. how to rebuild the model).
     Validation metrics are stored as "val_<name>"; "seconds" holds each epoch's training time.
     """
     history = {}
@@ -146,8 +147,9 @@ def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resu
             summary = ", ".join(f"{name} {value:.4g}" for name, value in record.items())
             tqdm.write(f"epoch {epoch}/{epochs}: {summary}")
         if checkpoint is not None:
-            save({"model": model.state_dict(), "optimizer": _optimizer_state(optimizer),
-                  "epoch": epoch, "history": history}, checkpoint)
+            save({**(checkpoint_extra or {}), "model": model.state_dict(),
+                  "optimizer": _optimizer_state(optimizer), "epoch": epoch, "history": history},
+                 checkpoint)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
     return history
