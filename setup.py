@@ -8,8 +8,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tinygen", "tinygen.*"]),
+    package_data={"tinygen.data": ["mnist_subset.npz"]},  # the bundled MNIST subset (~2 MB)
     python_requires=">=3.10",
     install_requires=["numpy", "numba", "matplotlib", "tqdm"],
+    entry_points={"console_scripts": ["tinygen = tinygen.cli:main"]},
     extras_require={
         "test": ["pytest", "hypothesis"],
         "cuda": ["numba-cuda"],

@@ -1,0 +1,88 @@
+"""The `tinygen` command line: train, sample, info, and one-line errors for bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinygen import cli
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path):
+    return path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.fixture(scope="module")
+def trained_ae(tmp_path_factory):
+    """A quick `tinygen train ae` on the bundled subset (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("run") / "ae"
+    code = cli.main(["train", "ae", "--quick", "--data", "bundled", "--out", str(out),
+                     "--no-progress"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_checkpoint_metrics_and_pictures(trained_ae):
+    for name in ("checkpoint.npz", "metrics.json", "curves.png", "reconstructions.png"):
+        assert (trained_ae / name).exists(), name
+    assert is_png(trained_ae / "curves.png") and is_png(trained_ae / "reconstructions.png")
+    metrics = json.loads((trained_ae / "metrics.json").read_text())
+    assert metrics["model"] == "ae" and metrics["epochs"] == 1
+    assert {"loss", "recon", "val_loss", "val_recon"} <= set(metrics["history"])
+    # 784 Bernoulli pixels: an untrained decoder costs about 784 log 2 = 543 nats per image.
+    assert metrics["history"]["val_loss"][0] < 543
+
+
+def test_sample_from_an_autoencoder_checkpoint_writes_reconstructions(trained_ae, capsys):
+    out = trained_ae / "sample.png"
+    code = cli.main(["sample", str(trained_ae / "checkpoint.npz"), "--n", "16", "--out", str(out),
+                     "--data", "bundled"])
+    assert code == 0
+    assert is_png(out)
+    assert "reconstructions" in capsys.readouterr().out
+
+
+def test_info_lists_backends_and_where_mnist_is(capsys):
+    assert cli.main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "numpy  available" in text
+    assert "MNIST train:" in text
+
+
+def test_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["sample", str(tmp_path / "nope.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygen: error:") and "nope.npz" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert cli.main(["sample", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a tinygen checkpoint" in err and err.count("\n") == 1
+
+
+def test_bad_arguments_are_argparse_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "no-such-model"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_missing_data_folder_is_a_one_line_error(tmp_path, capsys):
+    code = cli.main(["train", "ae", "--quick", "--data", str(tmp_path / "missing"),
+                     "--out", str(tmp_path / "run"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and err.count("\n") == 1
+
+
+def test_python_dash_m_tinygen_runs_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "tinygen", "info"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "backend in use" in result.stdout

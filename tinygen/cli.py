@@ -1,0 +1,196 @@
+"""The `tinygen` command: train a model of the course, sample from a checkpoint, show the setup.
+
+    tinygen train ae                      # the bundled MNIST subset, a couple of minutes on a laptop
+    tinygen train ae --epochs 20 --data ~/mnist --out runs/my-ae
+    tinygen sample runs/my-ae/checkpoint.npz --n 64 --out samples.png
+    tinygen info
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import __version__, backend, kernels, models, plot
+from .checkpoint import load
+from .data import load_mnist
+from .data.mnist import cache_dir, find_mnist
+from .data.loader import DataLoader
+from .data.transforms import flatten, to_unit
+from .optim import Adam
+from .random import manual_seed
+from .tensor import tensor
+from .train import fit
+
+
+@dataclass
+class Recipe:
+    """How `tinygen train NAME` builds and trains one model."""
+
+    build: Callable  # () -> Module with loss(x)
+    epochs: int
+    lr: float
+    batch_size: int = 128
+    description: str = ""
+
+
+RECIPES = {
+    "ae": Recipe(lambda: models.mlp_autoencoder(784, (512,), 32), epochs=20, lr=1e-3,
+                 description="under-complete MLP autoencoder 784-512-32-512-784, BCE loss"),
+}
+
+
+def _mnist_inputs(split, data, quick):
+    """MNIST images of a split as float32 (N, 784) in [0, 1]; a small slice in quick mode."""
+    if data not in (None, "bundled") and not os.path.isdir(data):
+        raise CommandError(f"--data {data}: no such folder (give the MNIST folder, or 'bundled')")
+    try:
+        if data == "bundled":
+            images, _ = load_mnist(split, subset="bundled")
+        else:
+            images, _ = load_mnist(split, root=data)
+    except (OSError, ValueError) as error:  # missing folder, bad checksum, corrupt file
+        raise CommandError(str(error)) from None
+    if quick:
+        images = images[:1000 if split == "train" else 200]
+    return flatten(to_unit(images))
+
+
+def _write_json(obj, path):
+    """Write JSON to a temporary file beside path, then rename (an interruption loses nothing)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _reconstruction_grid(model, x, path):
+    """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
+    originals = x[:32]
+    reconstructions = model(tensor(originals)).data
+    rows = []
+    for start in range(0, len(originals), 8):
+        rows.append(originals[start:start + 8])
+        rows.append(reconstructions[start:start + 8])
+    return plot.image_grid(np.concatenate(rows), path, nrow=8)
+
+
+def train(args):
+    recipe = RECIPES[args.model]
+    quick = args.quick or os.environ.get("TINYGEN_QUICK") == "1"
+    if args.backend:
+        backend.use(args.backend)
+    manual_seed(args.seed)
+    out = args.out or os.path.join("runs", f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.makedirs(out, exist_ok=True)
+    x_train = _mnist_inputs("train", args.data, quick)
+    x_test = _mnist_inputs("test", args.data, quick)
+    batch_size = args.batch_size or recipe.batch_size
+    loader = DataLoader(x_train, batch_size, shuffle=True, seed=args.seed)
+    val_loader = DataLoader(x_test, batch_size, shuffle=False)
+    model = recipe.build()
+    optimizer = Adam(model.parameters(), lr=args.lr or recipe.lr)
+    epochs = args.epochs or (1 if quick else recipe.epochs)
+    print(f"tinygen train {args.model}: {recipe.description}; {len(x_train)} training images, "
+          f"{epochs} epochs, backend {backend.current()}, writing to {out}")
+    checkpoint = os.path.join(out, "checkpoint.npz")
+    history = fit(model, loader, optimizer, epochs, val_loader=val_loader, checkpoint=checkpoint,
+                  progress=not args.no_progress,
+                  checkpoint_extra={"recipe": args.model, "tinygen": __version__})
+    _write_json({"model": args.model, "epochs": epochs, "history": history},
+                os.path.join(out, "metrics.json"))
+    plot.curves({k: v for k, v in history.items() if k != "seconds"},
+                os.path.join(out, "curves.png"))
+    model.eval()
+    _reconstruction_grid(model, x_test, os.path.join(out, "reconstructions.png"))
+    print(f"done: {checkpoint}, metrics.json, curves.png, reconstructions.png in {out}")
+
+
+def sample(args):
+    try:
+        state = load(args.checkpoint)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    name = state.get("recipe") if isinstance(state, dict) else None
+    if name not in RECIPES or "model" not in state:
+        raise CommandError(f"{args.checkpoint} is not a checkpoint written by `tinygen train`")
+    model = RECIPES[name].build()
+    model.load_state_dict(state["model"])
+    model.eval()
+    if hasattr(model, "sample"):
+        images = model.sample(args.n).data
+        path = plot.image_grid(images, args.out)
+        print(f"{args.n} samples from {name} written to {path}")
+    else:
+        x = _mnist_inputs("test", args.data, quick=False)[:args.n]
+        path = _reconstruction_grid(model, x, args.out)
+        print(f"{name} has no sampler (an autoencoder's codes have no prior): "
+              f"test images above their reconstructions written to {path}")
+
+
+def info(args):
+    print(f"tinygen {__version__}, numpy {np.__version__}")
+    print(f"backend in use: {backend.current()}")
+    for name in kernels.NAMES:
+        try:
+            kernels.load(name)
+            print(f"  {name:6s} available")
+        except kernels.BackendUnavailable as reason:
+            print(f"  {name:6s} not available: {reason}")
+    for split in ("train", "test"):
+        folder = find_mnist(split)
+        where = f"found in {folder}" if folder else "not found: it will be downloaded on first use"
+        print(f"MNIST {split}: {where} (search order: TINYGEN_DATA, then {cache_dir()})")
+
+
+class CommandError(Exception):
+    """A problem to report in one line, without a traceback."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tinygen", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("train", help="train a model of the course on MNIST")
+    p.add_argument("model", choices=sorted(RECIPES), help="which model")
+    p.add_argument("--epochs", type=int, help="default: the model's recipe (1 with --quick)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=kernels.NAMES, help="conv kernels (default: the fastest)")
+    p.add_argument("--data", default=None,
+                   help="folder with the MNIST IDX files, or 'bundled' for the packaged subset "
+                        "(default: search TINYGEN_DATA and the cache, then download)")
+    p.add_argument("--out", help="output folder (default: runs/MODEL-<timestamp>)")
+    p.add_argument("--quick", action="store_true", help="a tiny run (also TINYGEN_QUICK=1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=train)
+
+    p = commands.add_parser("sample", help="images from a checkpoint written by `tinygen train`")
+    p.add_argument("checkpoint")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--out", default="samples.png")
+    p.add_argument("--data", default=None, help="MNIST folder or 'bundled' (for reconstructions)")
+    p.set_defaults(run=sample)
+
+    p = commands.add_parser("info", help="version, backends, where MNIST is")
+    p.set_defaults(run=info)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except CommandError as error:
+        print(f"tinygen: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
