@@ -1,2 +1,5 @@
 """The course's models, each with loss(x) -> (loss, metrics) so that tinygen.train.fit can train it."""
-from .autoencoders import Autoencoder, mlp, mlp_autoencoder  # noqa: F401
+from .autoencoders import (  # noqa: F401
+    Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder, SparseAutoencoder,
+    conv_autoencoder, conv_decoder, conv_encoder, corrupt, mlp, mlp_autoencoder,
+)
