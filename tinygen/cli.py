@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, backend, kernels, models, plot
+from . import __version__, backend, kernels, models, nn, plot
 from .checkpoint import load
 from .data import load_mnist
 from .data.mnist import cache_dir, find_mnist
@@ -38,9 +38,34 @@ class Recipe:
     description: str = ""
 
 
+def _encoder(code_activation=None):
+    """The MLP encoder 784-256-32 of the autoencoder recipes, optionally ending in an activation."""
+    encoder = models.mlp([784, 256, 32])
+    if code_activation is not None:
+        encoder.append(code_activation)
+    return encoder
+
+
+def _decoder():
+    return models.mlp([32, 256, 784])
+
+
 RECIPES = {
-    "ae": Recipe(lambda: models.mlp_autoencoder(784, (512,), 32), epochs=20, lr=1e-3,
-                 description="under-complete MLP autoencoder 784-512-32-512-784, BCE loss"),
+    "ae": Recipe(lambda: models.Autoencoder(_encoder(), _decoder()), epochs=20, lr=1e-3,
+                 description="under-complete MLP autoencoder 784-256-32-256-784, BCE loss"),
+    "conv-ae": Recipe(lambda: models.conv_autoencoder(32), epochs=10, lr=1e-3,
+                      description="convolutional autoencoder (two stride-2 convs, code 32)"),
+    "sparse-ae": Recipe(
+        lambda: models.SparseAutoencoder(_encoder(nn.ReLU()), _decoder(), l1=0.1),
+        epochs=20, lr=1e-3, description="sparse autoencoder: ReLU code, lambda sum |z_i| = 0.1"),
+    "denoising-ae": Recipe(
+        lambda: models.DenoisingAutoencoder(_encoder(), _decoder(), noise="gaussian", level=0.5),
+        epochs=20, lr=1e-3, description="denoising autoencoder: Gaussian noise sigma 0.5"),
+    "contractive-ae": Recipe(
+        lambda: models.ContractiveAutoencoder(_encoder(nn.Sigmoid()), _decoder(), lam=1.0,
+                                              penalty="projection", n_projections=4),
+        epochs=20, lr=1e-3,
+        description="contractive autoencoder: sigmoid code, lam ||dz/dx||^2 (4 projections)"),
 }
 
 

@@ -12,7 +12,7 @@ metrics naming each term. Encoders and decoders are any Modules (mlp() and the c
 Inputs are flattened images (N, D) in [0, 1].
 """
 from .. import nn
-from ..autograd import grad
+from ..autograd import enable_grad, grad
 from ..creation import randn
 from ..nn import functional as F
 from ..random import generator
@@ -188,6 +188,10 @@ class ContractiveAutoencoder(Autoencoder):
             z = self.encode(x)
             slope = z * (1 - z)  # sigmoid'(a) = z (1 - z)
             return (slope * slope) @ (weight * weight).sum(axis=1)
+        with enable_grad():  # dz/dx is needed even when evaluating under no_grad
+            return self._jacobian_penalty_by_autograd(x)
+
+    def _jacobian_penalty_by_autograd(self, x):
         x = x.detach().requires_grad_(True)
         z = self.encode(x)
         total = None
