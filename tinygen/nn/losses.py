@@ -248,3 +248,29 @@ def kl_normal(mu, logvar, reduction="mean"):
     # Kingma & Welling 2014, appendix B: -KL = 0.5 (1 + log s^2 - mu^2 - s^2)
     loss = -0.5 * (1 + logvar - mu * mu - logvar.exp())
     return _reduce(loss, reduction)
+
+
+# ---- classification ------------------------------------------------------------------------------
+def cross_entropy(logits, labels):
+    """Mean softmax cross-entropy of logits (N, C) Tensor for integer labels (N,) -> scalar Tensor.
+
+    Differentiable to any order (Tensor ops only); the gradient per row is softmax(logits) - onehot.
+    """
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"cross_entropy: logits must be a Tensor, got {type(logits).__name__}")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
+    labels = np.asarray(getattr(labels, "data", labels))
+    n, c = logits.shape
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"cross_entropy: labels must be {n} integers for logits {logits.shape}, "
+            f"got shape {labels.shape} of {labels.dtype}"
+        )
+    if n and (labels.min() < 0 or labels.max() >= c):
+        raise ValueError(
+            f"cross_entropy: labels must lie in [0, {c}), got [{labels.min()}, {labels.max()}]"
+        )
+    # -log softmax(l)_y = logsumexp(l) - l_y
+    picked = logits[np.arange(n), labels]
+    return (logits.logsumexp(axis=1) - picked).mean()
