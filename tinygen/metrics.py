@@ -8,8 +8,8 @@ data completion, and the Jacobian norm a contractive autoencoder penalises.
     linear_probe(z_train, y_train, z_test, y_test)
 
 Inputs are NumPy arrays or tinygen Tensors (their .data is used); outputs are NumPy arrays and
-Python floats. linear_probe (with nn.functional.cross_entropy) and jacobian_frobenius_sq use tinygen's autograd; the
-rest is plain NumPy, computed in float64.
+Python floats. linear_probe (with nn.functional.cross_entropy) and jacobian_frobenius_sq use
+tinygen's autograd; the rest is plain NumPy, computed in float64.
 """
 import math
 
