@@ -64,7 +64,8 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     def corrupt(self, x):
-        """The input the encoder sees during training: x itself (the denoising model changes it)."""
+        """The input the encoder sees in the loss: x itself (the denoising model corrupts it, in
+        evaluation too, since its loss is defined on corrupted inputs)."""
         return x
 
     def penalties(self, x_in, z):
@@ -99,12 +100,21 @@ class LinearAutoencoder(Autoencoder):
 
 
 class SparseAutoencoder(Autoencoder):
-    """Adds Omega(z) = l1 sum_i |z_i| per sample; or, with kl_target=(rho, beta), the sparsity target
-    beta sum_j KL(rho || rho_hat_j), rho_hat_j the batch's mean activation of unit j (codes in (0, 1),
-    e.g. a sigmoid code layer)."""
+    """Adds Omega(z) = l1 sum_i |z_i| per sample, and/or, with kl_target=(rho, beta), the sparsity
+    target beta sum_j KL(rho || rho_hat_j), rho_hat_j the batch's mean activation of unit j (codes in
+    (0, 1), e.g. a sigmoid code layer). With neither given, l1 = 1e-3."""
 
-    def __init__(self, encoder, decoder, l1=1e-3, kl_target=None, **kwargs):
+    def __init__(self, encoder, decoder, l1=None, kl_target=None, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
+        if l1 is None and kl_target is None:
+            l1 = 1e-3  # neither asked for: the L1 penalty of the course, with a small lambda
+        if l1 is not None and l1 < 0:
+            raise ValueError(f"l1 must be non-negative, got {l1}")
+        if kl_target is not None:
+            rho, beta = kl_target
+            if not 0 < rho < 1 or beta < 0:
+                raise ValueError(f"kl_target (rho, beta) needs 0 < rho < 1 and beta >= 0, got "
+                                 f"{kl_target}")
         self.l1 = l1
         self.kl_target = kl_target
 
@@ -145,6 +155,9 @@ class DenoisingAutoencoder(Autoencoder):
 def corrupt(x, noise, level, rng=None):
     """A corrupted copy of the array x (values in [0, 1]); see DenoisingAutoencoder for the kinds."""
     rng = generator() if rng is None else rng
+    if level < 0 or (noise != "gaussian" and level > 1):
+        raise ValueError(f"corrupt: {noise} noise needs a level in "
+                         f"{'[0, inf)' if noise == 'gaussian' else '[0, 1]'}, got {level}")
     if noise == "gaussian":
         noisy = x + level * rng.standard_normal(x.shape)
         return noisy.clip(0, 1).astype(x.dtype)
