@@ -13,7 +13,13 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.mark.parametrize("script", ["engine_overhead.py", "conv_numpy.py", "conv.py", "dcgan_step.py"])
+@pytest.mark.parametrize("script", [
+    "engine_overhead.py",
+    "conv_numpy.py",
+    "conv.py",
+    "dcgan_step.py",
+    "autoencoders.py",
+])
 def test_bench_script_runs_in_quick_mode(script):
     env = dict(os.environ, TINYGEN_QUICK="1")
     result = subprocess.run(
