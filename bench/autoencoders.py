@@ -10,8 +10,9 @@ parts, each one or a few claims:
        plain autoencoder's, at a test MSE close to the plain one. The exact penalty takes one
        backward pass per code unit (32 here); the random-projection estimate takes one per draw.
        Both are timed (seconds per epoch, from a few steps) and the model trains with the second.
-    4. Sparse autoencoder (same architecture, a ReLU after the code layer, L1 on the code): the
-       fraction of test codes with |z| < 0.01, at a test MSE close to the plain one.
+    4. Sparse autoencoder (784-256-256: an over-complete ReLU code, L1 0.6 on it): the fraction of
+       test codes with |z| < 0.01, at a test MSE close to the plain one. (With a 32-unit code, L1
+       switches whole units off for every image and never reached 80 % within the MSE limit.)
     5. Linear autoencoder with 16 code units and squared error: the largest principal angle between
        its decoder's column space and PCA's top-16 subspace (Baldi & Hornik 1989: they coincide).
     6. Linear probe (softmax regression on frozen features): the plain autoencoder's 32-d codes
@@ -55,7 +56,8 @@ SIZES = [784, 256, 32]  # encoder; the decoder mirrors it
 LR, BATCH = 1e-3, 128
 NOISE_SIGMA = 0.5
 CAE_LAM, CAE_PROJECTIONS = 0.1, 1
-SPARSE_L1 = 1e-2
+SPARSE_L1 = 0.6
+SPARSE_CODE = 256  # over-complete: with 32 ReLU units, L1 switches whole units off for every image
 LINEAR_K = 16
 JACOBIAN_SAMPLES = 1000  # test images on which ||dz/dx||_F^2 is averaged
 PARTS = ["pca", "1", "2", "3", "4", "5", "6", "7", "8"]
@@ -76,12 +78,13 @@ def load(split, root, quick):
     return flatten(to_unit(images)), labels.astype(np.int64), which
 
 
-def mlp_pair(code_relu=False):
-    """(encoder 784-256-32, decoder 32-256-784): ReLU hidden layers, linear (or ReLU) code."""
-    encoder = mlp(SIZES)
+def mlp_pair(code_relu=False, code=SIZES[-1]):
+    """(encoder 784-256-code, decoder code-256-784): ReLU hidden layers, linear (or ReLU) code."""
+    sizes = SIZES[:-1] + [code]
+    encoder = mlp(sizes)
     if code_relu:
         encoder = nn.Sequential(*encoder, nn.ReLU())
-    return encoder, mlp(SIZES[::-1])
+    return encoder, mlp(sizes[::-1])
 
 
 def train(model, x, epochs, lr=LR):
@@ -241,12 +244,13 @@ class Bench:
 
     def part_4(self):
         _, plain_mse, _ = self.plain()
-        model = SparseAutoencoder(*mlp_pair(code_relu=True), l1=SPARSE_L1, reconstruction="bce")
+        model = SparseAutoencoder(*mlp_pair(code_relu=True, code=SPARSE_CODE), l1=SPARSE_L1,
+                                  reconstruction="bce")
         train(model, self.x_train, self.args.epochs)
         mse = metrics.mse_per_pixel(self.x_test, reconstruct(model, self.x_test))
         z = encode(model, self.x_test)
         small = float(np.mean(np.abs(z) < 0.01))
-        self.add("4", f"sparse AE (ReLU code, L1 {SPARSE_L1}): test |z| < 0.01",
+        self.add("4", f"sparse AE (ReLU code {SPARSE_CODE}, L1 {SPARSE_L1}): test |z| < 0.01",
                  f"{100 * small:.1f} %", ">= 80 %", small >= 0.8)
         self.add("4", "  ratio test MSE sparse / plain", f"{mse / plain_mse:.3f}", "<= 1.5",
                  mse <= 1.5 * plain_mse)

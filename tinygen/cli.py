@@ -38,16 +38,16 @@ class Recipe:
     description: str = ""
 
 
-def _encoder(code_activation=None):
-    """The MLP encoder 784-256-32 of the autoencoder recipes, optionally ending in an activation."""
-    encoder = models.mlp([784, 256, 32])
+def _encoder(code_activation=None, code=32):
+    """The MLP encoder 784-256-code of the autoencoder recipes, optionally ending in an activation."""
+    encoder = models.mlp([784, 256, code])
     if code_activation is not None:
         encoder.append(code_activation)
     return encoder
 
 
-def _decoder():
-    return models.mlp([32, 256, 784])
+def _decoder(code=32):
+    return models.mlp([code, 256, 784])
 
 
 RECIPES = {
@@ -56,8 +56,10 @@ RECIPES = {
     "conv-ae": Recipe(lambda: models.conv_autoencoder(32), epochs=10, lr=1e-3,
                       description="convolutional autoencoder (two stride-2 convs, code 32)"),
     "sparse-ae": Recipe(
-        lambda: models.SparseAutoencoder(_encoder(nn.ReLU()), _decoder(), l1=0.1),
-        epochs=20, lr=1e-3, description="sparse autoencoder: ReLU code, lambda sum |z_i| = 0.1"),
+        lambda: models.SparseAutoencoder(_encoder(nn.ReLU(), code=256), _decoder(code=256),
+                                         l1=0.6),
+        epochs=20, lr=1e-3,
+        description="sparse autoencoder: over-complete ReLU code of 256, lambda sum |z_i| = 0.6"),
     "denoising-ae": Recipe(
         lambda: models.DenoisingAutoencoder(_encoder(), _decoder(), noise="gaussian", level=0.5),
         epochs=20, lr=1e-3, description="denoising autoencoder: Gaussian noise sigma 0.5"),
