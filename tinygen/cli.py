@@ -68,6 +68,8 @@ RECIPES = {
                                               penalty="projection", n_projections=4),
         epochs=20, lr=1e-3,
         description="contractive autoencoder: sigmoid code, lam ||dz/dx||^2 (4 projections)"),
+    "vae": Recipe(lambda: models.mlp_vae(784, 400, 20), epochs=10, lr=1e-3,
+                  description="VAE 784-400-20 (pytorch/examples), Bernoulli decoder, -ELBO in nats"),
 }
 
 
@@ -146,7 +148,11 @@ def sample(args):
     if name not in RECIPES or "model" not in state:
         raise CommandError(f"{args.checkpoint} is not a checkpoint written by `tinygen train`")
     model = RECIPES[name].build()
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except ValueError as error:
+        raise CommandError(f"{args.checkpoint} does not fit today's '{name}' recipe "
+                           f"(was it written by another version of tinygen?): {error}") from None
     model.eval()
     if hasattr(model, "sample"):
         images = model.sample(args.n).data

@@ -3,3 +3,4 @@ from .autoencoders import (  # noqa: F401
     Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder, SparseAutoencoder,
     conv_autoencoder, conv_decoder, conv_encoder, corrupt, mlp, mlp_autoencoder,
 )
+from .vae import VAE, add_attribute, attribute_vector, conv_vae, iwae_bound, mlp_vae  # noqa: F401

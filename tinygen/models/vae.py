@@ -1,0 +1,209 @@
+"""The variational autoencoder (Kingma & Welling 2014), exactly as the course draws it.
+
+    sub-net 1, the encoder:   x -> (mu, log sigma^2), the two parameters of q(z|x) = N(mu, sigma^2)
+    the sampler:              z = mu + sigma * eps,  eps ~ N(0, I)   (the reparameterisation trick:
+                              the randomness is an input, so gradients flow to mu and sigma)
+    sub-net 2, the decoder:   z -> the parameters of p(x|z): Bernoulli logits for binarised images,
+                              or a Gaussian's mean and log-variance ("two parameters")
+The loss is the negative evidence lower bound, per sample:
+    -ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))      ("recon" + "kl")
+with the expectation estimated by one sample of z and the KL in closed form.
+"""
+import math
+
+import numpy as np
+
+from .. import nn
+from ..autograd import no_grad
+from ..creation import randn
+from ..nn import functional as F
+from ..ops import concatenate
+from ..tensor import Tensor
+from .autoencoders import conv_decoder, conv_encoder, mlp
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class VAE(nn.Module):
+    """encoder: x (N, D) -> (N, 2 latent_dim), split into mu and logvar; decoder: z (N, latent_dim)
+    -> (N, D) Bernoulli logits, or (N, 2 D) Gaussian mean and log-variance.
+
+    beta weighs the KL term (beta-VAE; 1 is the ELBO). kl_warmup: the number of training steps over
+    which that weight grows linearly from 0 to beta (0: no warm-up).
+    """
+
+    def __init__(self, encoder, decoder, latent_dim, likelihood="bernoulli", beta=1.0,
+                 kl_warmup=0):
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}; got "
+                             f"{likelihood!r}")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.steps = 0  # training steps taken, for the KL warm-up
+
+    # ---- the three pieces ----------------------------------------------------------------------
+    def encode(self, x):
+        """x (N, D) -> (mu, logvar), each (N, latent_dim)."""
+        h = self.encoder(x)
+        if h.shape[-1] != 2 * self.latent_dim:
+            raise ValueError(f"VAE: the encoder must output 2 x latent_dim = {2 * self.latent_dim} "
+                             f"numbers per sample, got shape {h.shape}")
+        return h[:, :self.latent_dim], h[:, self.latent_dim:]
+
+    def reparameterize(self, mu, logvar):
+        """z = mu + sigma eps with eps ~ N(0, I) and sigma = exp(logvar / 2)."""
+        eps = randn(*mu.shape, dtype=mu.dtype)
+        return mu + (logvar * 0.5).exp() * eps
+
+    def decode(self, z):
+        """z -> the parameters of p(x|z): logits (N, D), or (mean, logvar) each (N, D)."""
+        out = self.decoder(z)
+        if self.likelihood == "bernoulli":
+            return out
+        d = out.shape[-1] // 2
+        return out[:, :d], out[:, d:]
+
+    def forward(self, x):
+        """The reconstruction of x through its mean code: decode(mu(x)) as pixel means, (N, D)."""
+        mu, _ = self.encode(x)
+        return self.mean_image(self.decode(mu))
+
+    # ---- the loss ------------------------------------------------------------------------------
+    def log_likelihood(self, x, params):
+        """log p(x|z) per sample (N,), summed over pixels, for decoder parameters `params`."""
+        if self.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(axis=1)
+        mean, logvar = params
+        return -F.gaussian_nll(x, mean, logvar, reduction="none").sum(axis=1)
+
+    def kl_weight(self):
+        """beta, ramped up linearly over the first kl_warmup training steps."""
+        if self.kl_warmup <= 0:
+            return self.beta
+        return self.beta * min(1.0, self.steps / self.kl_warmup)
+
+    def loss(self, x):
+        """(negative ELBO per sample, batch mean, {"recon": E[-log p(x|z)], "kl": KL}) in nats."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        recon = -self.log_likelihood(x, self.decode(z)).mean()
+        kl = F.kl_normal(mu, logvar, reduction="batchmean")  # Kingma & Welling 2014, appendix B
+        weight = self.kl_weight()
+        if self.training:
+            self.steps += 1
+        return recon + kl * weight, {"recon": recon, "kl": kl}
+
+    # ---- what a trained VAE is for -------------------------------------------------------------
+    def mean_image(self, params):
+        """The expected image under p(x|z): sigmoid(logits), or the Gaussian's mean."""
+        if self.likelihood == "bernoulli":
+            return F.sigmoid(params)
+        return params[0]
+
+    @no_grad()
+    def sample(self, n):
+        """n images decoded from z ~ N(0, I) (their means under p(x|z)), (n, D)."""
+        z = randn(n, self.latent_dim, dtype=self._dtype())
+        return self.mean_image(self.decode(z))
+
+    @no_grad()
+    def reconstruct(self, x):
+        """The images decoded from each input's mean code mu, (N, D), with no graph recorded."""
+        return self.forward(x)
+
+    @no_grad()
+    def interpolate(self, x_a, x_b, steps=8):
+        """Images decoded along the straight line from mu(x_a) to mu(x_b), (steps, D)."""
+        mu_a, _ = self.encode(_as_batch(x_a))
+        mu_b, _ = self.encode(_as_batch(x_b))
+        t = Tensor(np.linspace(0, 1, steps).reshape(-1, 1), dtype=mu_a.dtype)
+        return self.mean_image(self.decode(mu_a * (1 - t) + mu_b * t))
+
+    def _dtype(self):
+        return next(iter(self.parameters())).dtype
+
+
+def _as_batch(x):
+    """One image (D,) or a batch (1, D) as a (1, D) Tensor."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    return x.reshape(1, -1) if x.ndim == 1 else x
+
+
+def mlp_vae(input_dim=784, hidden=400, latent_dim=20, likelihood="bernoulli", **kwargs):
+    """The VAE of pytorch/examples: encoder input-hidden (ReLU) -> (mu, logvar), decoder
+    latent-hidden (ReLU) -> input (x2 for a Gaussian likelihood)."""
+    out = input_dim * (2 if likelihood == "gaussian" else 1)
+    encoder = mlp([input_dim, hidden, 2 * latent_dim])
+    decoder = mlp([latent_dim, hidden, out])
+    return VAE(encoder, decoder, latent_dim, likelihood, **kwargs)
+
+
+def conv_vae(latent_dim=20, likelihood="bernoulli", **kwargs):
+    """A convolutional VAE: the conv autoencoder's encoder and decoder around a Gaussian code."""
+    if likelihood != "bernoulli":
+        raise ValueError("conv_vae: only the Bernoulli likelihood is built in")
+    return VAE(conv_encoder(2 * latent_dim), conv_decoder(latent_dim), latent_dim, likelihood,
+               **kwargs)
+
+
+@no_grad()
+def iwae_bound(model, x, k, batch_size=500):
+    """The importance-weighted bound on log p(x) per image (Burda et al. 2016), (N,) NumPy array:
+
+        log p(x) >= log (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x),   z_j ~ q(z|x),
+
+    computed with logsumexp, k samples per image drawn in chunks of batch_size. At k = 1 it is the
+    ELBO's one-sample estimate; it grows with k towards log p(x).
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    result = np.empty(len(x))
+    for i in range(len(x)):
+        xi = x[i:i + 1]
+        mu, logvar = model.encode(xi)
+        log_weights = []
+        for start in range(0, k, batch_size):
+            m = min(batch_size, k - start)
+            mu_m = mu.broadcast_to((m, model.latent_dim))
+            logvar_m = logvar.broadcast_to((m, model.latent_dim))
+            z = model.reparameterize(mu_m, logvar_m)
+            log_px = model.log_likelihood(xi.broadcast_to((m, xi.shape[1])), model.decode(z))
+            log_pz = _log_normal(z, 0, 0)
+            log_qz = _log_normal(z, mu_m, logvar_m)
+            log_weights.append((log_px + log_pz - log_qz).data)
+        log_w = np.concatenate(log_weights).astype(np.float64)
+        top = log_w.max()
+        result[i] = top + math.log(np.exp(log_w - top).sum()) - math.log(k)
+    return result
+
+
+def _log_normal(z, mu, logvar):
+    """log N(z; mu, exp(logvar)) summed over the latent axis, (N,)."""
+    # log N = -0.5 (log 2 pi + logvar + (z - mu)^2 / exp(logvar))
+    diff = z - mu
+    if not isinstance(logvar, Tensor):
+        logvar = Tensor(np.full(z.shape, logvar), dtype=z.dtype)
+    return -0.5 * (math.log(2 * math.pi) + logvar + diff * diff * (-logvar).exp()).sum(axis=1)
+
+
+def attribute_vector(model, x_with, x_without):
+    """The difference of mean codes of two groups of images (with and without an attribute)."""
+    with no_grad():
+        mu_with, _ = model.encode(x_with if isinstance(x_with, Tensor) else Tensor(x_with))
+        mu_without, _ = model.encode(
+            x_without if isinstance(x_without, Tensor) else Tensor(x_without))
+    return mu_with.data.mean(axis=0) - mu_without.data.mean(axis=0)
+
+
+@no_grad()
+def add_attribute(model, x, vector, scales=(0.0, 0.5, 1.0, 1.5, 2.0)):
+    """Each image's mean code plus s * vector for each scale s, decoded: (N * len(scales), D),
+    row-major by image, so an image grid with nrow=len(scales) shows one image per row."""
+    mu, _ = model.encode(x if isinstance(x, Tensor) else Tensor(x))
+    rows = [mu + Tensor(s * vector.reshape(1, -1), dtype=mu.dtype) for s in scales]
+    codes = concatenate([r.reshape(len(x), 1, -1) for r in rows], axis=1)
+    return model.mean_image(model.decode(codes.reshape(-1, model.latent_dim)))
