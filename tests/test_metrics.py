@@ -218,3 +218,23 @@ def test_jacobian_of_sigmoid_layer_matches_closed_form(rng):
     # dz_i/dx_j = z_i (1 - z_i) W_ij
     expected = np.sum((z * (1 - z)) ** 2 * np.sum(w**2, axis=1), axis=1)
     np.testing.assert_allclose(norms, expected, rtol=1e-12)
+
+
+def test_ink_is_the_mean_intensity_per_image():
+    images = np.zeros((2, 28, 28))
+    images[1, 10:20, 10:12] = 1.0
+    np.testing.assert_allclose(M.ink(images), [0.0, 20 / 784])
+
+
+def test_slant_is_zero_for_a_vertical_bar_and_signed_for_leaning_bars():
+    upright = np.zeros((28, 28))
+    upright[4:24, 13] = 1.0
+    right = np.zeros((28, 28))
+    left = np.zeros((28, 28))
+    for i, row in enumerate(range(4, 24)):  # the top row (4) is furthest right for `right`
+        right[row, 18 - i // 4] = 1.0
+        left[row, 9 + i // 4] = 1.0
+    values = M.slant(np.stack([upright, right, left]))
+    assert values[0] == pytest.approx(0.0, abs=1e-12)
+    assert values[1] > 0.1 and values[2] < -0.1
+    assert values[1] == pytest.approx(-values[2])
