@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import nn
-from ..autograd import no_grad
+from ..autograd import is_grad_enabled, no_grad
 from ..creation import randn
 from ..nn import functional as F
 from ..ops import concatenate
@@ -44,7 +44,13 @@ class VAE(nn.Module):
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup = kl_warmup
-        self.steps = 0  # training steps taken, for the KL warm-up
+        # Training steps taken, for the KL warm-up: a buffer, so a resumed run goes on from there.
+        self.register_buffer("kl_warmup_steps", np.zeros((), dtype=np.int64))
+
+    @property
+    def steps(self):
+        """The number of training steps taken so far (it drives the KL warm-up)."""
+        return int(self.kl_warmup_steps.data)
 
     # ---- the three pieces ----------------------------------------------------------------------
     def encode(self, x):
@@ -93,9 +99,10 @@ class VAE(nn.Module):
         z = self.reparameterize(mu, logvar)
         recon = -self.log_likelihood(x, self.decode(z)).mean()
         kl = F.kl_normal(mu, logvar, reduction="batchmean")  # Kingma & Welling 2014, appendix B
-        weight = self.kl_weight()
-        if self.training:
-            self.steps += 1
+        # In evaluation the loss is the full objective, whatever the warm-up has reached.
+        weight = self.kl_weight() if self.training else self.beta
+        if self.training and is_grad_enabled():
+            self.kl_warmup_steps.data[...] += 1
         return recon + kl * weight, {"recon": recon, "kl": kl}
 
     # ---- what a trained VAE is for -------------------------------------------------------------
@@ -119,8 +126,8 @@ class VAE(nn.Module):
     @no_grad()
     def interpolate(self, x_a, x_b, steps=8):
         """Images decoded along the straight line from mu(x_a) to mu(x_b), (steps, D)."""
-        mu_a, _ = self.encode(_as_batch(x_a))
-        mu_b, _ = self.encode(_as_batch(x_b))
+        mu_a, _ = self.encode(_as_batch(x_a, self))
+        mu_b, _ = self.encode(_as_batch(x_b, self))
         t = Tensor(np.linspace(0, 1, steps).reshape(-1, 1), dtype=mu_a.dtype)
         return self.mean_image(self.decode(mu_a * (1 - t) + mu_b * t))
 
@@ -128,9 +135,14 @@ class VAE(nn.Module):
         return next(iter(self.parameters())).dtype
 
 
-def _as_batch(x):
+def _as_tensor(x, model):
+    """x as a Tensor; arrays take the model's dtype (float64 models keep float64 inputs)."""
+    return x if isinstance(x, Tensor) else Tensor(x, dtype=model._dtype())
+
+
+def _as_batch(x, model):
     """One image (D,) or a batch (1, D) as a (1, D) Tensor."""
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    x = _as_tensor(x, model)
     return x.reshape(1, -1) if x.ndim == 1 else x
 
 
@@ -160,7 +172,9 @@ def iwae_bound(model, x, k, batch_size=500):
     computed with logsumexp, k samples per image drawn in chunks of batch_size. At k = 1 it is the
     ELBO's one-sample estimate; it grows with k towards log p(x).
     """
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    if k < 1:
+        raise ValueError(f"iwae_bound: k must be a positive number of samples, got {k}")
+    x = _as_tensor(x, model)
     result = np.empty(len(x))
     for i in range(len(x)):
         xi = x[i:i + 1]
@@ -193,9 +207,8 @@ def _log_normal(z, mu, logvar):
 def attribute_vector(model, x_with, x_without):
     """The difference of mean codes of two groups of images (with and without an attribute)."""
     with no_grad():
-        mu_with, _ = model.encode(x_with if isinstance(x_with, Tensor) else Tensor(x_with))
-        mu_without, _ = model.encode(
-            x_without if isinstance(x_without, Tensor) else Tensor(x_without))
+        mu_with, _ = model.encode(_as_tensor(x_with, model))
+        mu_without, _ = model.encode(_as_tensor(x_without, model))
     return mu_with.data.mean(axis=0) - mu_without.data.mean(axis=0)
 
 
@@ -203,7 +216,7 @@ def attribute_vector(model, x_with, x_without):
 def add_attribute(model, x, vector, scales=(0.0, 0.5, 1.0, 1.5, 2.0)):
     """Each image's mean code plus s * vector for each scale s, decoded: (N * len(scales), D),
     row-major by image, so an image grid with nrow=len(scales) shows one image per row."""
-    mu, _ = model.encode(x if isinstance(x, Tensor) else Tensor(x))
+    mu, _ = model.encode(_as_tensor(x, model))
     rows = [mu + Tensor(s * vector.reshape(1, -1), dtype=mu.dtype) for s in scales]
     codes = concatenate([r.reshape(len(x), 1, -1) for r in rows], axis=1)
     return model.mean_image(model.decode(codes.reshape(-1, model.latent_dim)))
