@@ -19,6 +19,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     "conv.py",
     "dcgan_step.py",
     "autoencoders.py",
+    "vae.py",
 ])
 def test_bench_script_runs_in_quick_mode(script):
     env = dict(os.environ, TINYGEN_QUICK="1")

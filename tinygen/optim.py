@@ -278,8 +278,12 @@ class Adam(Optimizer):
         m *= beta1  # m <- b1 m + (1 - b1) g
         m += (1 - beta1) * grad
         v *= beta2  # v <- b2 v + (1 - b2) g^2
-        v += (1 - beta2) * grad * grad
+        v += (1 - beta2) * np.square(grad)
         # p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
         step_size = group["lr"] / (1 - beta1**t)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + group["eps"]
-        p.data -= step_size * (m / denom)
+        step = np.sqrt(v)  # one temporary, updated in place (this runs for every parameter)
+        step /= math.sqrt(1 - beta2**t)
+        step += group["eps"]
+        np.divide(m, step, out=step)
+        step *= step_size
+        p.data -= step
