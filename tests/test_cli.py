@@ -97,3 +97,13 @@ def test_every_recipe_trains_in_quick_mode_with_finite_metrics(name, tmp_path):
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert all(np.isfinite(values).all() for values in history.values())
     assert history["val_recon"][0] < 543  # better than an untrained decoder's 784 log 2
+
+
+def test_sample_from_a_vae_checkpoint_draws_from_the_prior(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert cli.main(["train", "vae", "--quick", "--data", "bundled", "--out", str(out),
+                     "--no-progress"]) == 0
+    png = tmp_path / "samples.png"
+    assert cli.main(["sample", str(out / "checkpoint.npz"), "--n", "9", "--out", str(png)]) == 0
+    assert is_png(png)
+    assert "9 samples from vae" in capsys.readouterr().out
