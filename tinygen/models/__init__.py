@@ -3,4 +3,8 @@ from .autoencoders import (  # noqa: F401
     Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder, SparseAutoencoder,
     conv_autoencoder, conv_decoder, conv_encoder, corrupt, mlp, mlp_autoencoder,
 )
+from .gan import (  # noqa: F401
+    GAN, dcgan, dcgan_discriminator, dcgan_generator, dcgan_init, gan_optimizers, mlp_discriminator,
+    mlp_generator,
+)
 from .vae import VAE, add_attribute, attribute_vector, conv_vae, iwae_bound, mlp_vae  # noqa: F401

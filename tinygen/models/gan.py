@@ -1,0 +1,209 @@
+"""Generative adversarial networks (Goodfellow et al. 2014), trained by the course's algorithm.
+
+A generator G maps noise z ~ p(z) to a sample G(z); a discriminator D maps a sample to the logit of
+the probability that it is real. They play the minimax game
+    min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))].
+Each training iteration (train_step) is the minibatch algorithm of the paper:
+    for k steps:  m noise samples, m data samples; ascend log D(x) + log(1 - D(G(z))) in D
+    then:         m noise samples; one step for G, either
+                  "saturating":      descend log(1 - D(G(z)))   (the slide's form)
+                  "non-saturating":  ascend  log D(G(z))         (the default: strong gradients early)
+All losses are computed from logits with the stable binary cross-entropy:
+    log D(x) = -BCE(D(x), 1),   log(1 - D(G(z))) = -BCE(D(G(z)), 0).
+"""
+import math
+
+import numpy as np
+
+from .. import nn
+from ..autograd import no_grad
+from ..creation import rand, randn
+from ..nn import functional as F
+from ..nn import init
+from ..tensor import Tensor
+from .autoencoders import mlp
+
+PRIORS = ("normal", "uniform")
+GENERATOR_LOSSES = ("non-saturating", "saturating")
+
+
+class GAN(nn.Module):
+    """generator: z (N, latent_dim) -> samples; discriminator: samples -> logits (N, 1).
+
+    prior: "normal" N(0, I) or "uniform" U(-1, 1)^latent_dim. k: discriminator steps per generator
+    step. The loader's batches hold k * m samples: each discriminator step takes m of them.
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, prior="normal", k=1,
+                 generator_loss="non-saturating"):
+        super().__init__()
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {prior!r}")
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got "
+                             f"{generator_loss!r}")
+        if k < 1:
+            raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {k}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.prior = prior
+        self.k = k
+        self.generator_loss_kind = generator_loss
+
+    def sample_prior(self, n):
+        """z ~ p(z): (n, latent_dim)."""
+        dtype = next(iter(self.generator.parameters())).dtype
+        if self.prior == "normal":
+            return randn(n, self.latent_dim, dtype=dtype)
+        return rand(n, self.latent_dim, dtype=dtype) * 2 - 1
+
+    def forward(self, z):
+        return self.generator(z)
+
+    @no_grad()
+    def sample(self, n):
+        """n generated samples G(z), z ~ p(z)."""
+        return self.generator(self.sample_prior(n))
+
+    @no_grad()
+    def interpolate(self, z_a, z_b, steps=8):
+        """G along the straight line from z_a to z_b (each (latent_dim,)): (steps, ...)."""
+        z_a = np.asarray(getattr(z_a, "data", z_a)).reshape(1, -1)
+        z_b = np.asarray(getattr(z_b, "data", z_b)).reshape(1, -1)
+        t = np.linspace(0, 1, steps).reshape(-1, 1)
+        z = Tensor(z_a * (1 - t) + z_b * t, dtype=next(iter(self.generator.parameters())).dtype)
+        return self.generator(z)
+
+    # ---- the two players' losses ---------------------------------------------------------------
+    def discriminator_loss(self, x_real, fake):
+        """-(log D(x) + log(1 - D(G(z)))), batch means: what D descends. Returns (loss, D(x), D(G(z)))."""
+        real_logits = self.discriminator(x_real)
+        fake_logits = self.discriminator(fake)
+        ones = Tensor(np.ones(real_logits.shape), dtype=real_logits.dtype)
+        zeros = Tensor(np.zeros(fake_logits.shape), dtype=fake_logits.dtype)
+        loss = (F.binary_cross_entropy_with_logits(real_logits, ones)
+                + F.binary_cross_entropy_with_logits(fake_logits, zeros))
+        return loss, real_logits, fake_logits
+
+    def generator_loss(self, fake_logits):
+        """What G descends, from D's logits on G(z)."""
+        if self.generator_loss_kind == "saturating":
+            zeros = Tensor(np.zeros(fake_logits.shape), dtype=fake_logits.dtype)
+            # log(1 - D(G(z))) = -BCE(D(G(z)), 0): descend it
+            return -F.binary_cross_entropy_with_logits(fake_logits, zeros)
+        ones = Tensor(np.ones(fake_logits.shape), dtype=fake_logits.dtype)
+        # -log D(G(z)) = BCE(D(G(z)), 1): descending it ascends log D(G(z))
+        return F.binary_cross_entropy_with_logits(fake_logits, ones)
+
+    # ---- one iteration of the algorithm --------------------------------------------------------
+    def train_step(self, batch, optimizers):
+        """k discriminator steps, then one generator step. optimizers: {"generator": ...,
+        "discriminator": ...}. Returns the metrics fit logs."""
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        m = len(x) // self.k
+        if m < 1:
+            raise ValueError(f"GAN.train_step: a batch of {len(x)} cannot feed k = {self.k} "
+                             "discriminator steps (use batches of k * m samples)")
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        for step in range(self.k):
+            x_step = x[step * m:(step + 1) * m]
+            with no_grad():
+                fake = self.generator(self.sample_prior(m))  # D's step must not reach G
+            opt_d.zero_grad()
+            loss_d, real_logits, fake_logits = self.discriminator_loss(x_step, fake)
+            loss_d.backward()
+            opt_d.step()
+        # The generator step: gradients flow through D to G, but D's weights are frozen (and
+        # get no gradient at all, which also saves their computation).
+        self.discriminator.requires_grad_(False)
+        try:
+            opt_g.zero_grad()
+            loss_g = self.generator_loss(self.discriminator(self.generator(self.sample_prior(m))))
+            loss_g.backward()
+            opt_g.step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {
+            "loss_d": loss_d,
+            "loss_g": loss_g,
+            "d_real": F.sigmoid(real_logits).mean(),  # D(x), the last D step's
+            "d_fake": F.sigmoid(fake_logits).mean(),  # D(G(z)) before the G step
+            "g_grad_norm": _grad_norm(self.generator),
+        }
+
+
+def _grad_norm(module):
+    """sqrt(sum of squared gradients) over a module's parameters."""
+    total = 0.0
+    for p in module.parameters():
+        if p.grad is not None:
+            total += float(np.sum(np.square(p.grad.data, dtype=np.float64)))
+    return math.sqrt(total)
+
+
+def gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999)):
+    """{"generator": Adam, "discriminator": Adam} with DCGAN's settings by default."""
+    from ..optim import Adam
+
+    return {"generator": Adam(gan.generator.parameters(), lr=lr, betas=betas),
+            "discriminator": Adam(gan.discriminator.parameters(), lr=lr, betas=betas)}
+
+
+# ---- builders ----------------------------------------------------------------------------------
+def mlp_generator(latent_dim, hidden, out_dim, out_activation="tanh"):
+    """z -> hidden layers (ReLU) -> out_dim, then tanh (images in [-1, 1]), sigmoid, or none."""
+    net = mlp([latent_dim, *hidden, out_dim])
+    if out_activation == "tanh":
+        net.append(nn.Tanh())
+    elif out_activation == "sigmoid":
+        net.append(nn.Sigmoid())
+    elif out_activation is not None:
+        raise ValueError(f"out_activation must be 'tanh', 'sigmoid' or None, got {out_activation!r}")
+    return net
+
+
+def mlp_discriminator(in_dim, hidden, negative_slope=0.2):
+    """x -> hidden layers (LeakyReLU) -> one logit."""
+    return mlp([in_dim, *hidden, 1], activation=lambda: nn.LeakyReLU(negative_slope))
+
+
+def dcgan_generator(latent_dim=100):
+    """z -> Linear(latent, 128*7*7) + BN + ReLU -> (128, 7, 7) -> ConvT(128, 64, 4, 2, 1) + BN +
+    ReLU -> ConvT(64, 1, 4, 2, 1) + Tanh: (N, 1, 28, 28) in [-1, 1] (fractional-strided convs)."""
+    return nn.Sequential(
+        nn.Linear(latent_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+        nn.Unflatten(1, (128, 7, 7)),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),  # (N, 64, 14, 14)
+        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),  # (N, 1, 28, 28)
+    )
+
+
+def dcgan_discriminator():
+    """(N, 1, 28, 28) -> Conv(1, 64, 4, 2, 1) + LeakyReLU(0.2) -> Conv(64, 128, 4, 2, 1) + BN +
+    LeakyReLU(0.2) -> Flatten -> Linear(128*7*7, 1): one logit."""
+    return nn.Sequential(
+        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),  # (N, 64, 14, 14)
+        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # (N, 128, 7, 7)
+        nn.Flatten(), nn.Linear(128 * 7 * 7, 1),
+    )
+
+
+def dcgan_init(module):
+    """DCGAN's initialisation (Radford et al. 2016): conv and linear weights ~ N(0, 0.02), batch
+    norm weights ~ N(1, 0.02), biases 0. Use as model.apply(dcgan_init)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
+        init.normal_(module.weight, 1.0, 0.02)
+        init.zeros_(module.bias)
+
+
+def dcgan(latent_dim=100, k=1, generator_loss="non-saturating"):
+    """The MNIST DCGAN of the accelerated-core issue, initialised as in the DCGAN paper."""
+    gan = GAN(dcgan_generator(latent_dim), dcgan_discriminator(), latent_dim, "normal", k,
+              generator_loss)
+    gan.apply(dcgan_init)
+    return gan
