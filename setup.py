@@ -8,7 +8,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tinygen", "tinygen.*"]),
-    package_data={"tinygen.data": ["mnist_subset.npz"]},  # the bundled MNIST subset (~2 MB)
+    package_data={"tinygen.data": ["mnist_subset.npz"],  # the bundled MNIST subset (~2 MB)
+                  "tinygen": ["mnist_classifier.npz"]},  # FID classifier weights (~540 kB)
     python_requires=">=3.10",
     install_requires=["numpy", "numba", "matplotlib", "tqdm"],
     entry_points={"console_scripts": ["tinygen = tinygen.cli:main"]},

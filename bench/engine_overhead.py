@@ -1,4 +1,5 @@
-"""How much does autograd cost? A 784-400-20-400-784 MLP autoencoder step, tinygen vs hand-written NumPy.
+"""How much does autograd cost? A 784-400-20-400-784 MLP autoencoder step, \
+tinygen vs hand-written NumPy.
 
 Both compute the same forward (ReLU hidden layers, sigmoid output, mean squared error) and the
 gradients of all eight parameters at batch 128 in float32. The NumPy version is the backward a

@@ -1,4 +1,5 @@
-"""Shared test settings: hypothesis runs a bounded number of examples with no deadline (CI is slow)."""
+"""Shared test settings: hypothesis runs a bounded number of examples
+with no deadline (CI is slow)."""
 import numpy as np
 import pytest
 from hypothesis import settings

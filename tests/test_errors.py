@@ -35,12 +35,14 @@ def test_broadcast_mismatch_names_the_op_and_both_shapes(op, name):
 
 
 def test_reshape_to_a_different_size():
-    with pytest.raises(ValueError, match=re.escape("reshape: cannot reshape shape (3, 4) (12 elements)")):
+    with pytest.raises(ValueError,
+                       match=re.escape("reshape: cannot reshape shape (3, 4) (12 elements)")):
         tg.zeros(3, 4).reshape(5, 2)
 
 
 def test_axis_out_of_range():
-    with pytest.raises(ValueError, match="sum: axis 2 is out of range for a tensor with 2 dimensions"):
+    with pytest.raises(ValueError,
+                       match="sum: axis 2 is out of range for a tensor with 2 dimensions"):
         tg.zeros(3, 4).sum(axis=2)
     with pytest.raises(ValueError, match="max: axis -3"):
         tg.zeros(3, 4).max(axis=-3)

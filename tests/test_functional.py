@@ -23,7 +23,8 @@ REFERENCES = [
 ]
 
 
-@pytest.mark.parametrize("fn, reference", [r[1:] for r in REFERENCES], ids=[r[0] for r in REFERENCES])
+@pytest.mark.parametrize("fn, reference", [r[1:] for r in REFERENCES],
+                         ids=[r[0] for r in REFERENCES])
 def test_activation_matches_numpy_closed_form_even_at_extremes(fn, reference):
     out = fn(tg.tensor(X, dtype="float64"))
     np.testing.assert_allclose(out.data, reference(X), rtol=1e-12, atol=1e-300)

@@ -1,5 +1,5 @@
-"""Every differentiable op, gradient-checked in float64 against central differences, first and second
-order, including broadcasting, keepdims, negative axes, repeated indices and ties."""
+"""Every differentiable op, gradient-checked in float64 against central differences, first and
+second order, including broadcasting, keepdims, negative axes, repeated indices and ties."""
 import numpy as np
 import pytest
 

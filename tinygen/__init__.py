@@ -24,5 +24,6 @@ __all__ = [
     "Tensor", "tensor", "float32", "float64", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange", "manual_seed",
     "concatenate", "stack", "where", "maximum", "minimum", "matmul",
-    "gradcheck", "gradgradcheck", "GradcheckError", "graph", "nn", "optim", "save", "load", "backend",
+    "gradcheck", "gradgradcheck", "GradcheckError", "graph", "nn", "optim", "save", "load",
+    "backend",
 ]

@@ -1,8 +1,8 @@
 """The autograd engine: grad mode, the Function base class, and reverse-mode traversal.
 
-A Tensor produced by an op remembers the op (a Function instance, `tensor._ctx`), and the op remembers
-its input Tensors. `backward` walks that graph from the output back to the leaves in reverse
-topological order, asking each Function for the gradients of its inputs.
+A Tensor produced by an op remembers the op (a Function instance, `tensor._ctx`), and the op
+remembers its input Tensors. `backward` walks that graph from the output back to the leaves in
+reverse topological order, asking each Function for the gradients of its inputs.
 
 Every Function.backward is written with Tensor ops. Under `no_grad` those ops build no graph and
 cost what the NumPy calls cost; with `create_graph=True` they build a graph of their own, so the
@@ -95,7 +95,8 @@ class Function:
 
 
 def topological_order(roots):
-    """Tensors that need gradients and lead to `roots`, each listed before the tensors it came from."""
+    """Tensors that need gradients and lead to `roots`,
+    each listed before the tensors it came from."""
     order = []
     visited = set()
     for root in roots:
@@ -119,7 +120,8 @@ def topological_order(roots):
 
 
 def _as_grad_list(tensors, grad_tensors):
-    """Pair each output with its incoming gradient; a scalar output may omit it (d out/d out = 1)."""
+    """Pair each output with its incoming gradient;
+    a scalar output may omit it (d out/d out = 1)."""
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
     if len(grad_tensors) != len(tensors):
@@ -149,9 +151,9 @@ def _as_grad_list(tensors, grad_tensors):
 def run_backward(outputs, grad_outputs, create_graph=False, inputs=None):
     """Propagate gradients from `outputs` to the graph's tensors.
 
-    With `inputs=None` (what `Tensor.backward` does) gradients are accumulated into `.grad` of leaves
-    and of tensors that called `retain_grad()`. Otherwise nothing is written and the gradients of
-    `inputs` are returned as a dict {id(tensor): Tensor}.
+    With `inputs=None` (what `Tensor.backward` does) gradients are accumulated into `.grad` of
+    leaves and of tensors that called `retain_grad()`. Otherwise nothing is written and the
+    gradients of `inputs` are returned as a dict {id(tensor): Tensor}.
     """
     grads = {}
     for out, g in zip(outputs, _as_grad_list(outputs, grad_outputs)):
@@ -204,7 +206,8 @@ def _accumulate(tensor, grad, create_graph):
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
-    """Gradients of `outputs` with respect to `inputs`, returned as a tuple (nothing is written to .grad).
+    """Gradients of `outputs` with respect to `inputs`,
+    returned as a tuple (nothing is written to .grad).
 
     outputs: a Tensor or a sequence of Tensors; grad_outputs: matching Tensors ("vector" of the
     vector-Jacobian product), optional for scalar outputs. With create_graph=True the returned

@@ -73,7 +73,8 @@ def get_kernels():
 
 
 class use:
-    """Switch backend: `use("numba")` for the rest of the program, or `with use("numba"):` for a block."""
+    """Switch backend: `use("numba")` for the rest of the program,
+    or `with use("numba"):` for a block."""
 
     def __init__(self, name):
         global _current

@@ -1,6 +1,7 @@
 """The `tinygen` command: train a model of the course, sample from a checkpoint, show the setup.
 
-    tinygen train ae                      # the bundled MNIST subset, a couple of minutes on a laptop
+    tinygen train ae                      # the bundled MNIST subset,
+                                            a couple of minutes on a laptop
     tinygen train ae --epochs 20 --data ~/mnist --out runs/my-ae
     tinygen sample runs/my-ae/checkpoint.npz --n 64 --out samples.png
     tinygen info
@@ -20,7 +21,7 @@ from .checkpoint import load
 from .data import load_mnist
 from .data.mnist import cache_dir, find_mnist
 from .data.loader import DataLoader
-from .data.transforms import flatten, to_unit
+from .data.transforms import flatten, to_symmetric, to_unit
 from .optim import Adam
 from .random import manual_seed
 from .tensor import tensor
@@ -31,15 +32,18 @@ from .train import fit
 class Recipe:
     """How `tinygen train NAME` builds and trains one model."""
 
-    build: Callable  # () -> Module with loss(x)
+    build: Callable  # () -> Module with loss(x), or with train_step (adversarial)
     epochs: int
     lr: float
     batch_size: int = 128
     description: str = ""
+    inputs: str = "unit"  # "unit": (N, 784) in [0, 1]; "symmetric" and "symmetric-image": [-1, 1]
+    adversarial: bool = False  # a GAN: two optimizers, no validation loss, no reconstructions
 
 
 def _encoder(code_activation=None, code=32):
-    """The MLP encoder 784-256-code of the autoencoder recipes, optionally ending in an activation."""
+    """The MLP encoder 784-256-code of the autoencoder recipes,
+    optionally ending in an activation."""
     encoder = models.mlp([784, 256, code])
     if code_activation is not None:
         encoder.append(code_activation)
@@ -69,12 +73,22 @@ RECIPES = {
         epochs=20, lr=1e-3,
         description="contractive autoencoder: sigmoid code, lam ||dz/dx||^2 (4 projections)"),
     "vae": Recipe(lambda: models.mlp_vae(784, 400, 20), epochs=10, lr=1e-3,
-                  description="VAE 784-400-20 (pytorch/examples), Bernoulli decoder, -ELBO in nats"),
+                  description="VAE 784-400-20 (pytorch/examples), Bernoulli decoder, "
+                              "-ELBO in nats"),
+    "gan": Recipe(
+        lambda: models.GAN(models.mlp_generator(100, (256, 512), 784),
+                           models.mlp_discriminator(784, (512, 256)), 100),
+        epochs=30, lr=2e-4, batch_size=64, inputs="symmetric", adversarial=True,
+        description="MLP GAN 100-256-512-784 / 784-512-256-1, k = 1, non-saturating"),
+    "dcgan": Recipe(
+        lambda: models.dcgan(100), epochs=5, lr=2e-4, batch_size=64, inputs="symmetric-image",
+        adversarial=True, description="DCGAN (transposed convs, batch norm, Adam 2e-4, beta1 0.5)"),
 }
 
 
-def _mnist_inputs(split, data, quick):
-    """MNIST images of a split as float32 (N, 784) in [0, 1]; a small slice in quick mode."""
+def _mnist_inputs(split, data, quick, inputs="unit"):
+    """MNIST images of a split as float32 (N, 784) in [0, 1] ("unit") or [-1, 1] ("symmetric"), or
+    (N, 1, 28, 28) in [-1, 1] ("symmetric-image"); a small slice in quick mode."""
     if data not in (None, "bundled") and not os.path.isdir(data):
         raise CommandError(f"--data {data}: no such folder (give the MNIST folder, or 'bundled')")
     try:
@@ -86,7 +100,11 @@ def _mnist_inputs(split, data, quick):
         raise CommandError(str(error)) from None
     if quick:
         images = images[:1000 if split == "train" else 200]
-    return flatten(to_unit(images))
+    if inputs == "unit":
+        return flatten(to_unit(images))
+    if inputs == "symmetric":
+        return flatten(to_symmetric(images))
+    return to_symmetric(images).reshape(-1, 1, 28, 28)
 
 
 def _write_json(obj, path):
@@ -116,13 +134,18 @@ def train(args):
     manual_seed(args.seed)
     out = args.out or os.path.join("runs", f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(out, exist_ok=True)
-    x_train = _mnist_inputs("train", args.data, quick)
-    x_test = _mnist_inputs("test", args.data, quick)
+    x_train = _mnist_inputs("train", args.data, quick, recipe.inputs)
     batch_size = args.batch_size or recipe.batch_size
     loader = DataLoader(x_train, batch_size, shuffle=True, seed=args.seed)
-    val_loader = DataLoader(x_test, batch_size, shuffle=False)
     model = recipe.build()
-    optimizer = Adam(model.parameters(), lr=args.lr or recipe.lr)
+    lr = args.lr or recipe.lr
+    if recipe.adversarial:
+        optimizer = models.gan_optimizers(model, lr=lr)
+        val_loader = x_test = None
+    else:
+        optimizer = Adam(model.parameters(), lr=lr)
+        x_test = _mnist_inputs("test", args.data, quick, recipe.inputs)
+        val_loader = DataLoader(x_test, batch_size, shuffle=False)
     epochs = args.epochs or (1 if quick else recipe.epochs)
     print(f"tinygen train {args.model}: {recipe.description}; {len(x_train)} training images, "
           f"{epochs} epochs, backend {backend.current()}, writing to {out}")
@@ -135,8 +158,14 @@ def train(args):
     plot.curves({k: v for k, v in history.items() if k != "seconds"},
                 os.path.join(out, "curves.png"))
     model.eval()
-    _reconstruction_grid(model, x_test, os.path.join(out, "reconstructions.png"))
-    print(f"done: {checkpoint}, metrics.json, curves.png, reconstructions.png in {out}")
+    written = ["checkpoint.npz", "metrics.json", "curves.png"]
+    if x_test is not None:
+        _reconstruction_grid(model, x_test, os.path.join(out, "reconstructions.png"))
+        written.append("reconstructions.png")
+    if hasattr(model, "sample"):
+        plot.image_grid(model.sample(64).data, os.path.join(out, "samples.png"))
+        written.append("samples.png")
+    print(f"done: {', '.join(written)} in {out}")
 
 
 def sample(args):

@@ -30,7 +30,8 @@ def ones_like(t, requires_grad=False):
 
 def randn(*shape, dtype=float32, requires_grad=False):
     """Standard normal samples from the global generator (seed it with tinygen.manual_seed)."""
-    return Tensor(generator().standard_normal(_shape(shape)), requires_grad=requires_grad, dtype=dtype)
+    return Tensor(generator().standard_normal(_shape(shape)), requires_grad=requires_grad,
+                  dtype=dtype)
 
 
 def rand(*shape, dtype=float32, requires_grad=False):
@@ -39,6 +40,7 @@ def rand(*shape, dtype=float32, requires_grad=False):
 
 
 def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
-    """Evenly spaced values in [start, stop), as np.arange (integers stay int64 unless dtype is set)."""
+    """Evenly spaced values in [start, stop), as np.arange
+    (integers stay int64 unless dtype is set)."""
     values = np.arange(start, step=step) if stop is None else np.arange(start, stop, step)
     return Tensor(values, requires_grad=requires_grad, dtype=dtype)

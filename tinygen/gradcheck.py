@@ -15,7 +15,8 @@ from .tensor import Tensor, float64
 
 
 class GradcheckError(AssertionError):
-    """Raised when analytic and numeric gradients disagree; the message holds the worst mismatches."""
+    """Raised when analytic and numeric gradients disagree;
+    the message holds the worst mismatches."""
 
 
 def _as_tuple(x):
@@ -124,7 +125,8 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=None,
     with no_grad():
         outputs = _as_tuple(fn(*inputs))
     grad_outputs = [
-        Tensor(rng.standard_normal(out.shape), dtype=out.dtype, requires_grad=True) for out in outputs
+        Tensor(rng.standard_normal(out.shape), dtype=out.dtype, requires_grad=True)
+        for out in outputs
     ]
 
     def first_gradient(*args):

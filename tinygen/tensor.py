@@ -119,7 +119,9 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted, shape is {self.shape}")
+            raise ValueError(
+                f"item: only one-element tensors can be converted, shape is {self.shape}"
+            )
         return self.data.item()
 
     def tolist(self):
@@ -165,7 +167,8 @@ class Tensor:
         self._retains_grad = True
 
     def register_hook(self, hook):
-        """Call hook(grad) when this tensor's gradient is computed; a returned Tensor replaces it."""
+        """Call hook(grad) when this tensor's gradient is computed;
+        a returned Tensor replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: this tensor does not require grad")
         key = object()

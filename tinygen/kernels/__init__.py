@@ -2,7 +2,8 @@
 
     numpy   numpy_conv.py   im2col + one matrix product; the readable reference, always available
     numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels
-    cuda    cuda_conv.py    numba.cuda GPU kernels (arrays are copied to the device and back per call)
+    cuda    cuda_conv.py    numba.cuda GPU kernels
+                            (arrays are copied to the device and back per call)
 
 Every backend module exports conv2d(x, w, stride, padding), conv2d_grad_input(gy, w, x_shape,
 stride, padding) and conv2d_grad_weight(x, gy, w_shape, stride, padding). Which one runs is chosen

@@ -1,4 +1,5 @@
-"""The course's models, each with loss(x) -> (loss, metrics) so that tinygen.train.fit can train it."""
+"""The course's models, each with loss(x) -> (loss, metrics)
+so that tinygen.train.fit can train it."""
 from .autoencoders import (  # noqa: F401
     Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder, SparseAutoencoder,
     conv_autoencoder, conv_decoder, conv_encoder, corrupt, mlp, mlp_autoencoder,

@@ -1,4 +1,5 @@
-"""The autoencoder family: an encoder f maps x to a code z = f(x), a decoder g maps it back, r = g(z).
+"""The autoencoder family: an encoder f maps x to a code z = f(x),
+a decoder g maps it back, r = g(z).
 
 Training minimises a reconstruction loss L(x, g(f(x))) plus, for the regularised autoencoders, a
 penalty Omega that makes the code useful rather than a copy of x:
@@ -92,7 +93,8 @@ class Autoencoder(nn.Module):
 
 
 class LinearAutoencoder(Autoencoder):
-    """z = W_e x + b_e, r = W_d z + b_d with squared error: its optimum spans PCA's top-k subspace."""
+    """z = W_e x + b_e, r = W_d z + b_d with squared error:
+    its optimum spans PCA's top-k subspace."""
 
     def __init__(self, input_dim, code_dim):
         super().__init__(nn.Linear(input_dim, code_dim), nn.Linear(code_dim, input_dim),
@@ -101,8 +103,8 @@ class LinearAutoencoder(Autoencoder):
 
 class SparseAutoencoder(Autoencoder):
     """Adds Omega(z) = l1 sum_i |z_i| per sample, and/or, with kl_target=(rho, beta), the sparsity
-    target beta sum_j KL(rho || rho_hat_j), rho_hat_j the batch's mean activation of unit j (codes in
-    (0, 1), e.g. a sigmoid code layer). With neither given, l1 = 1e-3."""
+    target beta sum_j KL(rho || rho_hat_j), rho_hat_j the batch's mean activation of unit j
+    (codes in (0, 1), e.g. a sigmoid code layer). With neither given, l1 = 1e-3."""
 
     def __init__(self, encoder, decoder, l1=None, kl_target=None, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
@@ -153,7 +155,8 @@ class DenoisingAutoencoder(Autoencoder):
 
 
 def corrupt(x, noise, level, rng=None):
-    """A corrupted copy of the array x (values in [0, 1]); see DenoisingAutoencoder for the kinds."""
+    """A corrupted copy of the array x (values in [0, 1]);
+    see DenoisingAutoencoder for the kinds."""
     rng = generator() if rng is None else rng
     if level < 0 or (noise != "gaussian" and level > 1):
         raise ValueError(f"corrupt: {noise} noise needs a level in "
@@ -248,7 +251,8 @@ def mlp_autoencoder(input_dim=784, hidden=(512,), code_dim=32, reconstruction="b
 
 
 def conv_encoder(code_dim=32, channels=(32, 64)):
-    """(N, 784) -> Unflatten (1, 28, 28) -> two Conv2d(k4, s2, p1) + ReLU (28 -> 14 -> 7) -> code."""
+    """(N, 784) -> Unflatten (1, 28, 28) -> two Conv2d(k4, s2, p1) + ReLU (28 -> 14 -> 7)
+    -> code."""
     c1, c2 = channels
     return nn.Sequential(
         nn.Unflatten(1, (1, 28, 28)),

@@ -7,7 +7,8 @@ Each training iteration (train_step) is the minibatch algorithm of the paper:
     for k steps:  m noise samples, m data samples; ascend log D(x) + log(1 - D(G(z))) in D
     then:         m noise samples; one step for G, either
                   "saturating":      descend log(1 - D(G(z)))   (the slide's form)
-                  "non-saturating":  ascend  log D(G(z))         (the default: strong gradients early)
+                  "non-saturating":  ascend  log D(G(z))         (the default:
+                                                                  strong gradients early)
 All losses are computed from logits with the stable binary cross-entropy:
     log D(x) = -BCE(D(x), 1),   log(1 - D(G(z))) = -BCE(D(G(z)), 0).
 """
@@ -77,7 +78,8 @@ class GAN(nn.Module):
 
     # ---- the two players' losses ---------------------------------------------------------------
     def discriminator_loss(self, x_real, fake):
-        """-(log D(x) + log(1 - D(G(z)))), batch means: what D descends. Returns (loss, D(x), D(G(z)))."""
+        """-(log D(x) + log(1 - D(G(z)))), batch means: what D descends.
+        Returns (loss, D(x), D(G(z)))."""
         real_logits = self.discriminator(x_real)
         fake_logits = self.discriminator(fake)
         ones = Tensor(np.ones(real_logits.shape), dtype=real_logits.dtype)
@@ -159,7 +161,9 @@ def mlp_generator(latent_dim, hidden, out_dim, out_activation="tanh"):
     elif out_activation == "sigmoid":
         net.append(nn.Sigmoid())
     elif out_activation is not None:
-        raise ValueError(f"out_activation must be 'tanh', 'sigmoid' or None, got {out_activation!r}")
+        raise ValueError(
+            f"out_activation must be 'tanh', 'sigmoid' or None, got {out_activation!r}"
+        )
     return net
 
 

@@ -97,7 +97,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                     ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (channels,):
             raise ValueError(
-                f"batch_norm: {name} has shape {t.shape}, expected ({channels},) for input {x.shape}"
+                f"batch_norm: {name} has shape {t.shape}, "
+                f"expected ({channels},) for input {x.shape}"
             )
     axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channels
     channel_shape = (1, channels) + (1,) * (x.ndim - 2)

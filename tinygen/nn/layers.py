@@ -82,7 +82,8 @@ class Conv2d(Module):
 
 
 class ConvTranspose2d(Module):
-    """2-D transposed convolution.  weight (in_channels, out_channels, kH, kW), bias (out_channels,)."""
+    """2-D transposed convolution.
+    weight (in_channels, out_channels, kH, kW), bias (out_channels,)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, bias=True):
@@ -152,7 +153,8 @@ class _BatchNorm(Module):
                             training=self.training, momentum=momentum, eps=self.eps)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -201,7 +203,8 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    """Split axis dim into unflattened_size: Unflatten(1, (1, 28, 28)) maps (N, 784) to (N, 1, 28, 28)."""
+    """Split axis dim into unflattened_size:
+    Unflatten(1, (1, 28, 28)) maps (N, 784) to (N, 1, 28, 28)."""
 
     def __init__(self, dim, unflattened_size):
         super().__init__()

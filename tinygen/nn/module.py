@@ -1,4 +1,5 @@
-"""Module, Parameter, Sequential and ModuleList: how models hold their weights (PyTorch's vocabulary).
+"""Module, Parameter, Sequential and ModuleList:
+how models hold their weights (PyTorch's vocabulary).
 
 A Module keeps three kinds of attributes, found by assignment (`self.fc = Linear(2, 3)`):
 parameters (learnable Tensors), buffers (state such as BatchNorm's running mean, saved but not
@@ -25,7 +26,8 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 class Module:
-    """Base class of every layer and model. Subclasses set attributes in __init__ and define forward."""
+    """Base class of every layer and model.
+    Subclasses set attributes in __init__ and define forward."""
 
     def __init__(self):
         # object.__setattr__ because our own __setattr__ needs these dicts to exist.
@@ -204,7 +206,8 @@ class Module:
 
     # ---- saving and loading ---------------------------------------------------------------------
     def state_dict(self):
-        """{dotted name: NumPy array (a copy)} for every parameter and buffer, as PyTorch names them."""
+        """{dotted name: NumPy array (a copy)}
+        for every parameter and buffer, as PyTorch names them."""
         state = OrderedDict()
         for module_prefix, module in self.named_modules():
             for registry in (module._parameters, module._buffers):

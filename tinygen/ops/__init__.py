@@ -1,4 +1,5 @@
-"""Differentiable ops: each is a Function with forward (arrays) and backward (Tensors) side by side."""
+"""Differentiable ops: each is a Function
+with forward (arrays) and backward (Tensors) side by side."""
 from .elementwise import (  # noqa: F401
     abs, add, cast, clip, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, softplus,
     sqrt, sub, tanh, where,

@@ -58,7 +58,8 @@ class ConvGradInput(Function):
 
     def backward(self, grad):
         g, w = self.inputs
-        # L = sum grad * out is bilinear in (g, w):  dL/dg = conv(grad, w),  dL/dw = conv_grad_weight(grad, g)
+        # L = sum grad * out is bilinear in (g, w):  dL/dg = conv(grad, w),
+        # dL/dw = conv_grad_weight(grad, g)
         grad_g = grad_w = None
         if self.needs_input_grad[0]:
             grad_g = Conv2d.apply(grad, w, stride=self.stride, padding=self.padding)
@@ -77,7 +78,8 @@ class ConvGradWeight(Function):
 
     def backward(self, grad):
         x, g = self.inputs
-        # L = sum grad * out is bilinear in (x, g):  dL/dx = conv_grad_input(g, grad),  dL/dg = conv(x, grad)
+        # L = sum grad * out is bilinear in (x, g):  dL/dx = conv_grad_input(g, grad),
+        # dL/dg = conv(x, grad)
         grad_x = grad_g = None
         if self.needs_input_grad[0]:
             grad_x = ConvGradInput.apply(g, grad, x_shape=x.shape, stride=self.stride,

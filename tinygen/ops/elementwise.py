@@ -1,4 +1,5 @@
-"""Elementwise ops. Each class: forward on arrays, then backward on Tensors (the chain rule, one line).
+"""Elementwise ops. Each class: forward on arrays, then backward on Tensors
+(the chain rule, one line).
 
 Binary ops broadcast like NumPy; their backward sums each gradient back to its input's shape.
 """
@@ -10,7 +11,8 @@ from .shape import sum_to_shape
 
 
 def lift(a, b):
-    """Make Tensors of a and b; a plain number or array takes the dtype of the floating Tensor beside it."""
+    """Make Tensors of a and b;
+    a plain number or array takes the dtype of the floating Tensor beside it."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a, b
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
@@ -93,7 +95,8 @@ class Pow(Function):
     def backward(self, grad):
         a, b = self.inputs
         # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
-        grad_a = sum_to_shape(grad * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        grad_a = (sum_to_shape(grad * b * a ** (b - 1), a.shape) if self.needs_input_grad[0]
+                  else None)
         grad_b = None
         if self.needs_input_grad[1]:
             grad_b = sum_to_shape(grad * self.output * a.log(), b.shape)
@@ -216,7 +219,8 @@ class Maximum(Function):
 
     def backward(self, grad):
         a, b = self.inputs
-        # The larger input gets the gradient; a tie splits it in half (what central differences see).
+        # The larger input gets the gradient; a tie splits it in half
+        # (what central differences see).
         share_a = (a.data > b.data) + 0.5 * (a.data == b.data)
         share_a = _constant(share_a.astype(grad.dtype))
         grad_a = sum_to_shape(grad * share_a, a.shape) if self.needs_input_grad[0] else None
@@ -346,5 +350,7 @@ def cast(a, dtype):
     if dtype == a.dtype:
         return a
     if a.requires_grad and not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"astype: a tensor that requires grad can only become floating, not {dtype}")
+        raise TypeError(
+            f"astype: a tensor that requires grad can only become floating, not {dtype}"
+        )
     return Cast.apply(a, dtype=dtype)

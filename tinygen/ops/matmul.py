@@ -15,7 +15,9 @@ def _swap_last_two(t):
 class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+            raise ValueError(
+                f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}"
+            )
         inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if a.shape[-1] != inner_b:
             raise ValueError(

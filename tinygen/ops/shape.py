@@ -1,4 +1,5 @@
-"""Ops that move values around without changing them: reshape, transpose, broadcast, index, concatenate.
+"""Ops that move values around without changing them:
+reshape, transpose, broadcast, index, concatenate.
 
 Their backwards are the inverse moves: reshape back, transpose back, sum a broadcast back, scatter
 an indexed gradient back into zeros.
@@ -17,7 +18,9 @@ def normalize_axis(axis, ndim, op_name):
     result = []
     for a in axes:
         if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise ValueError(
+                f"{op_name}: axis {a} is out of range for a tensor with {ndim} dimensions"
+            )
         result.append(int(a) % max(ndim, 1))
     if len(set(result)) != len(result):
         raise ValueError(f"{op_name}: repeated axis in {axis}")
@@ -143,7 +146,8 @@ def reshape(a, shape):
 
 
 def transpose(a, axes):
-    """Permute axes as np.transpose (no axes: reverse them); two axes of an n-d tensor are swapped."""
+    """Permute axes as np.transpose (no axes: reverse them);
+    two axes of an n-d tensor are swapped."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = axes[0]
     if len(axes) == 0:
@@ -187,12 +191,15 @@ def squeeze(a, axis=None):
         axes = normalize_axis(axis, a.ndim, "squeeze")
         for i in axes:
             if a.shape[i] != 1:
-                raise ValueError(f"squeeze: axis {i} of shape {a.shape} has length {a.shape[i]}, not 1")
+                raise ValueError(
+                    f"squeeze: axis {i} of shape {a.shape} has length {a.shape[i]}, not 1"
+                )
     return a.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
 
 
 def unsqueeze(a, axis):
-    """Insert an axis of length 1 at position `axis` (negative counts from the end of the result)."""
+    """Insert an axis of length 1 at position `axis`
+    (negative counts from the end of the result)."""
     axis = normalize_axis(axis, a.ndim + 1, "unsqueeze")[0]
     return a.reshape(a.shape[:axis] + (1,) + a.shape[axis:])
 
