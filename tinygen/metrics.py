@@ -350,3 +350,7 @@ def slant(images, side=28):
     cov_xy = (x * dx * dy).sum(axis=(1, 2)) / mass
     var_y = (x * dy * dy).sum(axis=(1, 2)) / mass
     return cov_xy / np.where(var_y > 0, var_y, 1.0)
+
+
+# ---- scoring generated MNIST digits (with the shipped classifier; see mnist_classifier.py) -----
+from .mnist_classifier import fid, mnist_score, quiz, real_floor  # noqa: E402,F401
