@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     "dcgan_step.py",
     "autoencoders.py",
     "vae.py",
+    "gan_toy.py",
 ])
 def test_bench_script_runs_in_quick_mode(script):
     env = dict(os.environ, TINYGEN_QUICK="1")

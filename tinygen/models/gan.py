@@ -118,6 +118,8 @@ class GAN(nn.Module):
             opt_d.step()
         # The generator step: gradients flow through D to G, but D's weights are frozen (and
         # get no gradient at all, which also saves their computation).
+        d_params = list(self.discriminator.parameters())
+        flags = [p.requires_grad for p in d_params]  # put back as they were, frozen ones too
         self.discriminator.requires_grad_(False)
         try:
             opt_g.zero_grad()
@@ -125,7 +127,8 @@ class GAN(nn.Module):
             loss_g.backward()
             opt_g.step()
         finally:
-            self.discriminator.requires_grad_(True)
+            for p, flag in zip(d_params, flags):
+                p.requires_grad = flag
         return {
             "loss_d": loss_d,
             "loss_g": loss_g,
