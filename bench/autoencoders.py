@@ -41,10 +41,10 @@ import time
 
 import numpy as np
 
+import mnist_inputs
 import tinygen as tg
 from tinygen import metrics, nn
-from tinygen.data import DataLoader, flatten, load_mnist, to_unit
-from tinygen.data.mnist import find_mnist
+from tinygen.data import DataLoader
 from tinygen.models.autoencoders import (
     Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder,
     SparseAutoencoder, corrupt, mlp,
@@ -63,19 +63,13 @@ JACOBIAN_SAMPLES = 1000  # test images on which ||dz/dx||_F^2 is averaged
 PARTS = ["pca", "1", "2", "3", "4", "5", "6", "7", "8"]
 
 
+QUICK_SIZES = {"train": 3000, "test": 1000}  # quick mode: the first images of the bundled subset
+
+
 def load(split, root, quick):
-    """(images (N, 784) float32 in [0, 1], labels (N,) int64, which data it is)."""
-    if quick:
-        images, labels = load_mnist(split, subset="bundled")
-        n = 3000 if split == "train" else 1000
-        images, labels, which = images[:n], labels[:n], f"bundled subset, first {n}"
-    elif find_mnist(split, root) is not None:
-        images, labels = load_mnist(split, root=root)
-        which = "full MNIST"
-    else:
-        images, labels = load_mnist(split, subset="bundled")
-        which = "bundled subset (full MNIST not found: set TINYGEN_DATA or --root)"
-    return flatten(to_unit(images)), labels.astype(np.int64), which
+    """(images, labels, which data it is) for a split (see bench/mnist_inputs.py)."""
+    images, labels, which = mnist_inputs.load(split, root, QUICK_SIZES[split] if quick else None)
+    return images, labels, which
 
 
 def mlp_pair(code_relu=False, code=SIZES[-1]):

@@ -40,10 +40,10 @@ import time
 
 import numpy as np
 
+import mnist_inputs
 import tinygen as tg
 from machine import machine_report
-from tinygen.data import DataLoader, binarize_dynamic, flatten, load_mnist, to_unit
-from tinygen.data.mnist import find_mnist
+from tinygen.data import DataLoader, binarize_dynamic
 from tinygen.models.vae import iwae_bound, mlp_vae
 from tinygen.random import generator
 from tinygen.train import evaluate, fit
@@ -61,19 +61,13 @@ TARGET_RATIO = 1.5  # tinygen's s / epoch at most this times torch's
 TORCH_REFERENCE_S = 3.3  # torch's s / epoch of full MNIST on a 2-core machine, when torch is absent
 
 
+QUICK_SIZES = {"train": 2000, "test": 500}  # quick mode: the first images of the bundled subset
+
+
 def load(split, root, quick):
-    """(images (N, 784) float32 in [0, 1], which data it is)."""
-    if quick:
-        images, _ = load_mnist(split, subset="bundled")
-        n = 2000 if split == "train" else 500
-        images, which = images[:n], f"bundled subset, first {n}"
-    elif find_mnist(split, root) is not None:
-        images, _ = load_mnist(split, root=root)
-        which = "full MNIST"
-    else:
-        images, _ = load_mnist(split, subset="bundled")
-        which = "bundled subset (full MNIST not found: set TINYGEN_DATA or --root)"
-    return flatten(to_unit(images)), which
+    """(images, which data it is) for a split (see bench/mnist_inputs.py)."""
+    images, labels, which = mnist_inputs.load(split, root, QUICK_SIZES[split] if quick else None)
+    return images, which
 
 
 # ---- the example's model, in torch ---------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, backend, kernels, models, nn, plot
+from .autograd import no_grad
 from .checkpoint import load
 from .data import load_mnist
 from .data.mnist import cache_dir, find_mnist
@@ -115,6 +116,7 @@ def _write_json(obj, path):
     os.replace(tmp, path)
 
 
+@no_grad()
 def _reconstruction_grid(model, x, path):
     """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
     originals = x[:32]

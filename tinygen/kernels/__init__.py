@@ -22,10 +22,28 @@ class BackendUnavailable(Exception):
     """A backend cannot run here; the message says why (no numba, no GPU, no driver, ...)."""
 
 
+_loaded = {}  # name -> kernel module, or the BackendUnavailable that said why not
+
+
 def load(name):
-    """The kernel module of backend `name`, or BackendUnavailable with the reason."""
+    """The kernel module of backend `name`, or BackendUnavailable with the reason.
+
+    Every conv op asks, so the answer is worked out once per process (looking for a GPU is slow).
+    """
     if name not in NAMES:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+    if name not in _loaded:
+        try:
+            _loaded[name] = _find(name)
+        except BackendUnavailable as reason:
+            _loaded[name] = reason
+    if isinstance(_loaded[name], BackendUnavailable):
+        raise BackendUnavailable(str(_loaded[name]))  # a fresh one: no stacked tracebacks
+    return _loaded[name]
+
+
+def _find(name):
+    """Import backend `name`'s kernel module, or raise BackendUnavailable saying why."""
     if name == "numpy":
         return importlib.import_module(".numpy_conv", __name__)
     try:

@@ -12,6 +12,8 @@ Every model has encode(x) -> z, decode(z) -> r, forward(x) -> r and loss(x) -> (
 metrics naming each term. Encoders and decoders are any Modules (mlp() and the conv builders below).
 Inputs are flattened images (N, D) in [0, 1].
 """
+from contextlib import nullcontext
+
 from .. import nn
 from ..autograd import enable_grad, grad
 from ..creation import randn
@@ -199,17 +201,27 @@ class ContractiveAutoencoder(Autoencoder):
 
     def jacobian_penalty(self, x):
         """||dz/dx||_F^2 per sample, (N,), by the chosen method (differentiable)."""
+        with self._grad_for_penalty():
+            x, z = self._encode_for_penalty(x)
+            return self._penalty(x, z)
+
+    def _grad_for_penalty(self):
+        """Autograd penalties need dz/dx even when evaluating under no_grad."""
+        return nullcontext() if self.penalty == "closed_form" else enable_grad()
+
+    def _encode_for_penalty(self, x):
+        """(x, z = encode(x)); for an autograd penalty x becomes a leaf that requires grad, so
+        one forward pass serves both the reconstruction and dz/dx."""
+        if self.penalty != "closed_form":
+            x = x.detach().requires_grad_(True)
+        return x, self.encode(x)
+
+    def _penalty(self, x, z):
+        """||dz/dx||_F^2 per sample from z = encode(x) computed by _encode_for_penalty."""
         if self.penalty == "closed_form":
             weight = _sigmoid_layer_weight(self.encoder)
-            z = self.encode(x)
             slope = z * (1 - z)  # sigmoid'(a) = z (1 - z)
             return (slope * slope) @ (weight * weight).sum(axis=1)
-        with enable_grad():  # dz/dx is needed even when evaluating under no_grad
-            return self._jacobian_penalty_by_autograd(x)
-
-    def _jacobian_penalty_by_autograd(self, x):
-        x = x.detach().requires_grad_(True)
-        z = self.encode(x)
         total = None
         if self.penalty == "exact":
             for i in range(z.shape[1]):
@@ -225,9 +237,10 @@ class ContractiveAutoencoder(Autoencoder):
         return total * (1.0 / self.n_projections)
 
     def loss(self, x):
-        z = self.encode(x)
+        with self._grad_for_penalty():
+            x_in, z = self._encode_for_penalty(x)
+            contraction = self._penalty(x_in, z).mean() * self.lam
         recon = self.reconstruction_loss(x, self.decoder(z))
-        contraction = self.jacobian_penalty(x).mean() * self.lam
         return recon + contraction, {"recon": recon, "contraction": contraction}
 
 

@@ -21,6 +21,7 @@ from ..autograd import no_grad
 from ..creation import rand, randn
 from ..nn import functional as F
 from ..nn import init
+from ..optim import Adam
 from ..tensor import Tensor
 from .autoencoders import mlp
 
@@ -149,8 +150,6 @@ def _grad_norm(module):
 
 def gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999)):
     """{"generator": Adam, "discriminator": Adam} with DCGAN's settings by default."""
-    from ..optim import Adam
-
     return {"generator": Adam(gan.generator.parameters(), lr=lr, betas=betas),
             "discriminator": Adam(gan.discriminator.parameters(), lr=lr, betas=betas)}
 

@@ -208,13 +208,15 @@ class Module:
     def state_dict(self):
         """{dotted name: NumPy array (a copy)}
         for every parameter and buffer, as PyTorch names them."""
-        state = OrderedDict()
+        return OrderedDict((key, value.data.copy()) for key, value in self._state_tensors())
+
+    def _state_tensors(self):
+        """(dotted name, Tensor) for every parameter and buffer, module by module, as saved."""
         for module_prefix, module in self.named_modules():
             for registry in (module._parameters, module._buffers):
                 for name, value in registry.items():
                     if value is not None:
-                        state[_join(module_prefix, name)] = value.data.copy()
-        return state
+                        yield _join(module_prefix, name), value
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from state_dict into the parameters and buffers, in place.
@@ -222,12 +224,7 @@ class Module:
         Shapes must match. With strict=True, missing and unexpected keys are errors; otherwise
         they are returned as (missing_keys, unexpected_keys).
         """
-        own = OrderedDict()
-        for module_prefix, module in self.named_modules():
-            for registry in (module._parameters, module._buffers):
-                for name, value in registry.items():
-                    if value is not None:
-                        own[_join(module_prefix, name)] = value
+        own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         problems = []
