@@ -99,6 +99,7 @@ def test_every_recipe_trains_in_quick_mode_with_finite_metrics(name, tmp_path):
     if cli.RECIPES[name].adversarial:
         assert {"loss_d", "loss_g", "d_real", "d_fake", "g_grad_norm"} <= set(history)
         assert is_png(out / "samples.png")
+        assert is_png(out / "epochs" / "samples_epoch_001.png")  # the fixed-noise grid
     else:
         assert history["val_recon"][0] < 543  # better than an untrained decoder's 784 log 2
 

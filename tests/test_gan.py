@@ -373,3 +373,42 @@ def test_train_step_keeps_discriminator_parameters_the_user_froze_frozen():
     gan.train_step(tg.randn(8, 2), optimizers)
     assert not discriminator[0].weight.requires_grad
     assert discriminator[0].bias.requires_grad and discriminator[2].weight.requires_grad
+
+
+# ---- watching training: one fixed z, one picture per epoch -------------------------------------
+def test_fixed_noise_is_the_same_every_call_and_leaves_the_global_stream_alone():
+    gan = tiny_gan(prior="uniform")
+    tg.manual_seed(5)
+    expected_next = tg.randn(3).numpy()
+    tg.manual_seed(5)
+    a, b = gan.fixed_noise(16, seed=1), gan.fixed_noise(16, seed=1)
+    np.testing.assert_array_equal(tg.randn(3).numpy(), expected_next)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert a.shape == (16, 2) and a.numpy().min() >= -1 and a.numpy().max() <= 1
+    assert not np.array_equal(gan.fixed_noise(16, seed=2).numpy(), a.numpy())
+
+
+def test_fit_saves_a_fixed_noise_grid_each_epoch_in_eval_mode_and_restores_train_mode(tmp_path):
+    tg.manual_seed(0)
+    gan = dcgan(latent_dim=8)
+    seen = []
+    generator_forward = gan.generator.forward
+
+    def spy(z):
+        seen.append((z.numpy().copy(), gan.generator.training))
+        return generator_forward(z)
+
+    gan.generator.forward = spy
+    saver = gan.sample_grid_saver(tmp_path / "epochs", n=4)
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
+    fit(gan, DataLoader(images, batch_size=4, seed=0), gan_optimizers(gan), epochs=2,
+        progress=False, on_epoch_end=saver)
+    names = sorted(p.name for p in (tmp_path / "epochs").iterdir())
+    assert names == ["samples_epoch_001.png", "samples_epoch_002.png"]
+    assert [str(p) for p in saver.paths] == [str(tmp_path / "epochs" / n) for n in names]
+    grid_calls = [(z, training) for z, training in seen if len(z) == 4 and not training]
+    assert len(grid_calls) == 2  # one eval-mode call per epoch, with the same z
+    np.testing.assert_array_equal(grid_calls[0][0], grid_calls[1][0])
+    assert gan.generator.training  # back in train mode for the next epoch
+    assert all((tmp_path / "epochs" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+               for name in names)

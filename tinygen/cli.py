@@ -152,8 +152,10 @@ def train(args):
     print(f"tinygen train {args.model}: {recipe.description}; {len(x_train)} training images, "
           f"{epochs} epochs, backend {backend.current()}, writing to {out}")
     checkpoint = os.path.join(out, "checkpoint.npz")
+    # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
+    watch = model.sample_grid_saver(os.path.join(out, "epochs")) if recipe.adversarial else None
     history = fit(model, loader, optimizer, epochs, val_loader=val_loader, checkpoint=checkpoint,
-                  progress=not args.no_progress,
+                  progress=not args.no_progress, on_epoch_end=watch,
                   checkpoint_extra={"recipe": args.model, "tinygen": __version__})
     _write_json({"model": args.model, "epochs": epochs, "history": history},
                 os.path.join(out, "metrics.json"))
@@ -167,6 +169,8 @@ def train(args):
     if hasattr(model, "sample"):
         plot.image_grid(model.sample(64).data, os.path.join(out, "samples.png"))
         written.append("samples.png")
+    if watch is not None:
+        written.append(f"epochs/samples_epoch_NNN.png (fixed noise, {len(watch.paths)} epochs)")
     print(f"done: {', '.join(written)} in {out}")
 
 

@@ -13,6 +13,7 @@ All losses are computed from logits with the stable binary cross-entropy:
     log D(x) = -BCE(D(x), 1),   log(1 - D(G(z))) = -BCE(D(G(z)), 0).
 """
 import math
+import os
 
 import numpy as np
 
@@ -76,6 +77,41 @@ class GAN(nn.Module):
         t = np.linspace(0, 1, steps).reshape(-1, 1)
         z = Tensor(z_a * (1 - t) + z_b * t, dtype=next(iter(self.generator.parameters())).dtype)
         return self.generator(z)
+
+    def fixed_noise(self, n=64, seed=0):
+        """n prior draws from their own generator (seeded): the same z every call, and the global
+        random stream (which drives training) is left untouched."""
+        rng = np.random.default_rng(seed)
+        if self.prior == "normal":
+            z = rng.standard_normal((n, self.latent_dim))
+        else:
+            z = rng.uniform(-1, 1, (n, self.latent_dim))
+        return Tensor(z, dtype=next(iter(self.generator.parameters())).dtype)
+
+    def sample_grid_saver(self, directory, n=64, seed=0, value_range=None):
+        """An on_epoch_end for train.fit that saves G(z) for one fixed z to
+        directory/samples_epoch_NNN.png after every epoch, to watch training one picture at a time.
+
+        The generator runs in eval mode (BatchNorm's running statistics, which it does not change)
+        and goes back to the mode it was in. Returns the callback; its `paths` lists what it wrote.
+        """
+        from ..plot import image_grid  # plotting only where asked for
+        z = self.fixed_noise(n, seed)
+        os.makedirs(directory, exist_ok=True)
+
+        def save(epoch, history=None):
+            was_training = self.generator.training
+            self.generator.eval()
+            try:
+                with no_grad():
+                    images = self.generator(z).data
+            finally:
+                self.generator.train(was_training)
+            path = os.path.join(directory, f"samples_epoch_{epoch:03d}.png")
+            save.paths.append(image_grid(images, path, value_range=value_range))
+
+        save.paths = []
+        return save
 
     # ---- the two players' losses ---------------------------------------------------------------
     def discriminator_loss(self, x_real, fake):
