@@ -367,3 +367,14 @@ def test_importing_plot_keeps_matplotlib_get_backend():
     before = matplotlib.get_backend()
     importlib.reload(plot)
     assert matplotlib.get_backend() == before
+
+
+def test_a_figure_of_your_own_is_saved_atomically_as_png(tmp_path):
+    fig = plot.new_figure(3, 2)
+    fig.add_subplot().hist(np.arange(10))
+    path = plot.save(fig, tmp_path / "sub" / "hist.png")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["hist.png"]  # no temporary left
+    with pytest.raises(ValueError, match="cannot write '.xyz'"):
+        plot.save(fig, tmp_path / "hist.xyz")

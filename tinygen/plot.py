@@ -28,6 +28,19 @@ _TITLE_PT = 8  # font size of the per-image titles
 _MAX_SIDE = 1200  # screen pixels: a grid is not drawn larger than this unless each pixel is one
 
 
+# ---------------------------------------------------------------- your own figures
+
+def new_figure(width=6.0, height=4.0, dpi=_DPI):
+    """An empty matplotlib Figure (width x height inches) for a plot of your own, no pyplot:
+    fig = plot.new_figure(); ax = fig.add_subplot(); ax.hist(...); plot.save(fig, "h.png")."""
+    return _figure(width, height, dpi, layout="constrained")
+
+
+def save(fig, path, dpi=_DPI):
+    """Write a Figure to path atomically, as every function here does; returns path."""
+    return _save(fig, path, "save", dpi)
+
+
 # ---------------------------------------------------------------- helpers
 
 def _array(x, dtype=None):

@@ -1,0 +1,49 @@
+"""What every lesson shares: quick mode, where figures go, the MNIST it trains on.
+
+A lesson is meant to be read top to bottom; this file keeps the plumbing out of its way.
+    QUICK        True when TINYGEN_QUICK=1: a small sample and few steps (the tests use it)
+    pick(f, q)   f in a full run, q in a quick one: epochs = pick(20, 1)
+    figure(name) the path a figure is saved to: lessons/figures/ in a full run (committed with the
+                 course), lessons/figures/quick/ in a quick one, or $TINYGEN_FIGURES when set
+    mnist(split) MNIST images as float32 (N, 784) in [0, 1] and their labels
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tinygen.data import flatten, load_mnist, to_unit
+
+QUICK = os.environ.get("TINYGEN_QUICK") == "1"
+HERE = Path(__file__).resolve().parent
+FIGURES = Path(os.environ.get("TINYGEN_FIGURES")
+               or (HERE / "figures" / "quick" if QUICK else HERE / "figures"))
+
+
+def pick(full, quick):
+    """The full run's setting, or the quick run's when TINYGEN_QUICK=1."""
+    return quick if QUICK else full
+
+
+def figure(name):
+    """Where to save the figure `name` (e.g. "03_codes.png"); creates the folder."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    return str(FIGURES / name)
+
+
+def mnist(split="train", n=None):
+    """(images (N, 784) float32 in [0, 1], labels (N,) int64) of the "train" or "test" split.
+
+    A full run uses the real MNIST (found through $TINYGEN_DATA or the cache, else downloaded;
+    offline, tinygen falls back to its bundled subset of 10,000 train / 2,000 test digits and says
+    so). A quick run always uses the bundled subset, so it needs no files and no network.
+    n: keep the first n images (the bundled subset is shuffled, so every digit is there).
+    """
+    if QUICK:
+        images, labels = load_mnist(split, subset="bundled")
+    else:
+        images, labels = load_mnist(split)
+    images, labels = flatten(to_unit(images)), labels.astype(np.int64)
+    if n is not None:
+        images, labels = images[:n], labels[:n]
+    return images, labels
