@@ -21,6 +21,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     "autoencoders.py",
     "vae.py",
     "gan_toy.py",
+    "dcgan.py",
+    "gan.py",
 ])
 def test_bench_script_runs_in_quick_mode(script):
     env = dict(os.environ, TINYGEN_QUICK="1")
