@@ -40,7 +40,10 @@ def test_a_lesson_is_percent_format_with_text_and_code_cells(script):
 def test_a_lesson_runs_in_quick_mode_and_writes_its_figures(script, tmp_path):
     expected = committed_figures(script)
     assert expected, f"no figures committed for {script.name} in lessons/figures/"
-    env = dict(os.environ, TINYGEN_QUICK="1", TINYGEN_FIGURES=str(tmp_path), MPLBACKEND="Agg")
+    # One BLAS thread: a quick run's matrices are small, and on a busy machine OpenBLAS's spinning
+    # threads made quick runs several times slower.
+    env = dict(os.environ, TINYGEN_QUICK="1", TINYGEN_FIGURES=str(tmp_path), MPLBACKEND="Agg",
+               OPENBLAS_NUM_THREADS="1")
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -46,6 +46,20 @@ def test_pca_reconstruction_error_is_sum_of_discarded_eigenvalues(rng):
         np.testing.assert_allclose(error, eigenvalues[k:].sum(), rtol=1e-9)
 
 
+def test_pca_of_tall_data_by_covariance_equals_the_svd_of_wide_data(rng):
+    # N > D takes the covariance's eigenvectors, N <= D the SVD: the same answer either way.
+    x = rng.standard_normal((40, 6)) @ np.diag([6.0, 4.0, 3.0, 2.0, 1.0, 0.5])
+    tall = M.pca(x, 3)
+    Xc = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(Xc, full_matrices=False)  # the reference, signed as pca signs
+    signs = np.sign(vt[np.arange(3), np.argmax(np.abs(vt[:3]), axis=1)])
+    np.testing.assert_allclose(tall[1], vt[:3] * signs[:, None], atol=1e-10)
+    np.testing.assert_allclose(tall[2], s[:3] ** 2 / 40, rtol=1e-10)
+    wide = M.pca(x[:5], 3)  # 5 rows, 6 columns: the SVD path
+    np.testing.assert_allclose(wide[2], np.linalg.svd(x[:5] - x[:5].mean(axis=0),
+                                                      compute_uv=False)[:3] ** 2 / 5, rtol=1e-10)
+
+
 def test_pca_accepts_tensors_and_rejects_bad_k(rng):
     x = rng.standard_normal((10, 4))
     mean, comps, _ = M.pca(tg.tensor(x, dtype=tg.float64), 2)
