@@ -164,3 +164,27 @@ def test_a_non_finite_loss_stops_training_before_the_update_spoils_the_weights()
     with pytest.raises(TrainingDiverged):
         fit(model, make_batches(), optimizer, epochs=3, progress=False)
     assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+class CountingLoader:
+    """A loader whose __iter__ is not a generator and counts the passes it starts."""
+
+    def __init__(self, batches):
+        self.batches = batches
+        self.passes = 0
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.batches)
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_fit_starts_exactly_one_pass_over_the_loader_per_epoch(progress, capsys):
+    model, optimizer = make_model_and_optimizer()
+    loader = CountingLoader(make_batches())
+    history = fit(model, loader, optimizer, epochs=3, progress=progress)
+    assert loader.passes == 3
+    assert len(history["loss"]) == 3

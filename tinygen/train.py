@@ -121,7 +121,12 @@ def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resu
         model.train()
         means = _RunningMeans()
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+        # iter() once here: tqdm.auto's asyncio part calls iter() on what it wraps as well, which
+        # would start a second pass over a loader whose __iter__ is not a generator.
+        batches = iter(loader)
+        total = len(loader) if hasattr(loader, "__len__") else None
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", disable=not progress,
+                   leave=False)
         for step, batch in enumerate(bar, start=1):
             if step_fn is not None:
                 metrics = step_fn(batch, optimizer)
