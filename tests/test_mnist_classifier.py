@@ -162,6 +162,16 @@ def test_mnist_score_accepts_uint8_and_tanh_ranges():
 
 
 # ---- quiz ----------------------------------------------------------------------------------------
+def test_real_floor_on_the_bundled_subset_searches_nothing(monkeypatch):
+    def no_search(*args, **kwargs):
+        raise AssertionError("real_floor(subset='bundled') searched for the full MNIST")
+
+    monkeypatch.setattr(mnist, "find_mnist", no_search)
+    floor = mc.real_floor(n=500, subset="bundled")
+    assert floor["n_train"] == 500 and floor["n_test"] == 2000
+    assert 0 < floor["fid"] < 100 and floor["mnist_score"][0] > 8
+
+
 def test_quiz_writes_the_picture_and_the_answer_key(tmp_path, bundled_test):
     real = bundled_test[0][:16]
     fake = np.random.default_rng(0).uniform(size=(16, 784))

@@ -223,18 +223,19 @@ def mnist_score(images, splits=10, value_range=(0, 1), classifier=None):
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def real_floor(n=10000, seed=0, root=None, classifier=None):
+def real_floor(n=10000, seed=0, root=None, classifier=None, subset=None):
     """The real-vs-real reference: {"fid": FID of n training images vs the 10,000 test images,
     "mnist_score": (mean, std) of the test images, "n_train": n}.
 
     A generative model's FID is to be read against this floor (finite-sample bias and the
     train/test difference), not against 0. The data come from load_mnist (root, $TINYGEN_DATA,
-    the cache), else the bundled subset (with its warning): then n <= 10,000 and 2,000 test digits.
+    the cache), else the bundled subset (with its warning): then n <= 10,000 and 2,000 test digits;
+    subset="bundled" asks for the bundled subset directly (no search, no download).
     n training digits are drawn without replacement with np.random.default_rng(seed).
     """
     from .data import load_mnist
-    train, _ = load_mnist("train", root=root)
-    test, _ = load_mnist("test", root=root)
+    train, _ = load_mnist("train", root=root, subset=subset)
+    test, _ = load_mnist("test", root=root, subset=subset)
     n = min(int(n), len(train))
     picked = np.random.default_rng(seed).choice(len(train), size=n, replace=False)
     return {
