@@ -1,0 +1,501 @@
+# %% [markdown]
+# # 11: Deep convolutional GANs (DCGAN)
+#
+# The GAN of lesson 10 drew digits with fully connected layers: every output pixel had its own
+# weights, and nothing told the network that a stroke looks the same wherever it is drawn.
+# **DCGAN** (Radford, Metz and Chintala, 2016) keeps the adversarial game and changes the
+# players: both are convolutional networks. The discriminator shrinks an image with strided
+# convolutions, as an image classifier does; the generator runs the other way, growing a small
+# stack of feature maps into an image with **fractional-strided (transposed) convolutions**.
+# With a few rules about batch normalisation and activations, this made GAN training stable
+# enough to be routine.
+#
+# We first take a transposed convolution apart on a 2 x 2 example, then build the MNIST DCGAN of
+# tinygen, look at the shape of every layer and at its initialisation, train it for about 1,500
+# steps on MNIST, and judge the samples three ways: by eye, by the FID and MNIST score, and by a
+# quiz: *which one is computer-generated?*
+#
+# Runs in about 4 minutes on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 8 s.
+
+# %%
+import itertools
+import tempfile
+import time
+
+import numpy as np
+from matplotlib.image import imread
+from matplotlib.patches import Rectangle
+
+import tinygen as tg
+from tinygen import mnist_classifier as mc
+from tinygen import models, nn, plot
+from tinygen.data import DataLoader
+from tinygen.nn import functional as F
+from tinygen.train import fit
+from course import QUICK, figure, mnist, pick
+
+started = time.perf_counter()
+tg.manual_seed(0)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## The key ideas
+#
+# The course notes list what turns a GAN into a DCGAN:
+#
+# - replace the fully connected hidden layers with **convolutions**: strided convolutions in the
+#   discriminator (they halve the image), **fractional-strided convolutions** in the generator
+#   (they double it);
+# - use **batch normalisation** after the layers, which keeps the activations of both networks
+#   on a sensible scale while they chase each other;
+# - inside the generator, **ReLU** for the hidden layers and **Tanh** for the output, so that
+#   images come out in $[-1, 1]$ (we scale MNIST to $[-1, 1]$ to match);
+# - inside the discriminator, **LeakyReLU** (slope 0.2 for negative inputs), so that some
+#   gradient flows back to the generator even through units that are "off".
+#
+# The game itself is lesson 10's: $D$ ascends $\log D(x) + \log(1 - D(G(z)))$, and $G$ takes
+# the non-saturating step, ascending $\log D(G(z))$.
+#
+# ## A fractional-strided convolution, by hand
+#
+# An ordinary convolution with stride $s$ slides its $k \times k$ kernel $s$ pixels at a time,
+# so the output is about $s$ times smaller. A **transposed convolution** with stride $s$ does
+# the opposite: each *input* pixel stamps a copy of the kernel, scaled by its value, onto the
+# output, and the stamps of neighbouring input pixels are placed $s$ output pixels apart
+# (overlapping stamps add up). Moving one pixel in the input moves $s$ pixels in the output: the
+# stride, seen from the output, is $1/s$, hence "fractional-strided". Its output height is
+#
+# $$H_\text{out} = (H - 1)\, s - 2p + k + \text{output\_padding},$$
+#
+# where $p$ (padding) crops $p$ pixels off every border of the stamped picture and
+# output_padding adds rows at the bottom (and columns at the right) when a size needs them.
+#
+# We try it on a $2 \times 2$ input with the setting of the DCGAN generator: $k = 4$, $s = 2$,
+# $p = 1$, so $H_\text{out} = (2 - 1) \cdot 2 - 2 + 4 = 4$: the image doubles. Small integers
+# make the output checkable on paper.
+
+# %%
+x_small = np.array([[1.0, 2.0],
+                    [3.0, 4.0]])
+kernel = np.arange(1.0, 17.0).reshape(4, 4)  # 1 .. 16, not symmetric: a flip would show
+
+upsample = nn.ConvTranspose2d(1, 1, kernel_size=4, stride=2, padding=1, bias=False)
+upsample.weight.data[...] = kernel  # weight (in_channels, out_channels, 4, 4)
+x_tensor = tg.tensor(x_small.reshape(1, 1, 2, 2))  # (N, C, H, W)
+with tg.no_grad():
+    y_transposed = upsample(x_tensor).data[0, 0]
+print("input", x_small.shape, "-> ConvTranspose2d(1, 1, 4, stride=2, padding=1) ->",
+      y_transposed.shape)
+print(y_transposed)
+
+# %% [markdown]
+# ### The same thing: insert zeros, then an ordinary convolution
+#
+# A transposed convolution can be computed with an ordinary one:
+#
+# 1. put $s - 1$ zeros between neighbouring input pixels: $2 \times 2 \to 3 \times 3$
+#    (in general $(H - 1)s + 1$);
+# 2. pad with $k - 1 - p$ zeros on every side (and output_padding more at the bottom and
+#    right): here $2$, so $3 \times 3 \to 7 \times 7$;
+# 3. convolve with stride 1 and the kernel **rotated by 180°**: $7 - 4 + 1 = 4$.
+#
+# Adding it up, $(H - 1)s + 1 + 2(k - 1 - p) + \text{output\_padding} - k + 1$ is the formula
+# above. The rotation is there because a stamp places the kernel's top-left weight at the
+# top-left of its footprint, while a convolution reading a window multiplies the window's
+# top-left pixel by the kernel's top-left weight; seen from an output pixel, the input pixel up
+# and to the left of it was stamped with the kernel's *bottom-right* part.
+
+# %%
+stride, padding, k = 2, 1, 4
+height = x_small.shape[0]
+
+# 1. zeros between the pixels: input pixel (i, j) goes to (s i, s j)
+spread = np.zeros(((height - 1) * stride + 1,) * 2)
+spread[::stride, ::stride] = x_small
+# 2. a border of k - 1 - p zeros
+border = k - 1 - padding
+spread_padded = np.pad(spread, border)
+# 3. an ordinary stride-1 convolution (tinygen's conv2d) with the kernel turned by 180 degrees
+kernel_rotated = kernel[::-1, ::-1].copy()
+y_by_zeros = F.conv2d(tg.tensor(spread_padded.reshape(1, 1, *spread_padded.shape)),
+                      tg.tensor(kernel_rotated.reshape(1, 1, k, k)), stride=1).data[0, 0]
+
+print("zeros inserted:\n", spread, "\npadded to", spread_padded.shape)
+print("ordinary convolution of the padded picture:\n", y_by_zeros)
+print("largest difference from ConvTranspose2d:", np.abs(y_by_zeros - y_transposed).max())
+assert np.allclose(y_by_zeros, y_transposed)
+
+# %% [markdown]
+# ### Why "transposed"
+#
+# A convolution is a linear map, so it is a matrix $C$: the stride-2 convolution with the same
+# kernel (the discriminator's kind of layer) takes a $4 \times 4$ image to $2 \times 2$, so
+# $C$ is $4 \times 16$. The transposed convolution is, literally, multiplication by $C^\top$
+# ($16 \times 4$): it maps the $2 \times 2$ picture back to $4 \times 4$. (It is *not* the
+# inverse: $C^\top C x \neq x$. It only gets the shapes and the connections back.) We build
+# $C$ column by column, by convolving each of the 16 one-pixel images.
+
+# %%
+conv_matrix = np.zeros((4, 16))  # C: 16 input pixels -> 4 output pixels
+for pixel in range(16):
+    one_hot = np.zeros((1, 1, 4, 4))
+    one_hot.flat[pixel] = 1.0
+    column = F.conv2d(tg.tensor(one_hot), tg.tensor(kernel.reshape(1, 1, 4, 4)),
+                      stride=2, padding=1)
+    conv_matrix[:, pixel] = column.data.ravel()
+
+y_by_matrix = (conv_matrix.T @ x_small.ravel()).reshape(4, 4)
+print("C^T x, reshaped to 4 x 4, equals ConvTranspose2d's output:",
+      np.allclose(y_by_matrix, y_transposed))
+
+# %% [markdown]
+# The picture of the worked example: the input, its zero-inserted and padded version, the
+# rotated kernel the ordinary convolution slides over it, and the $4 \times 4$ output. The
+# first window and the output pixel it makes are outlined in red.
+
+# %%
+def show_numbers(ax, values, title, highlight=None):
+    """A small matrix as coloured cells with its numbers written in; highlight: (top, left,
+    size) of a square window to outline in red."""
+    darkest = max(values.max(), 1.0)
+    ax.imshow(values, cmap="Blues", vmin=0, vmax=darkest)
+    for (row, col), value in np.ndenumerate(values):
+        colour = "white" if value > 0.6 * darkest else "black"
+        ax.text(col, row, f"{value:g}", ha="center", va="center", fontsize=9, color=colour)
+    if highlight is not None:
+        top, left, size = highlight
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), size, size,
+                               fill=False, edgecolor="red", linewidth=2.5))
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# width ratios = matrix widths, so that every cell is drawn the same size
+fig = plot.new_figure(width=12, height=4.6)
+axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [2, 7, 4, 4]})
+show_numbers(axes[0], x_small, "input 2 x 2")
+show_numbers(axes[1], spread_padded, "zeros between the pixels,\npadded by k - 1 - p = 2",
+             highlight=(0, 0, 4))
+show_numbers(axes[2], kernel_rotated, "kernel turned 180°, slid over it\n(stride 1): "
+             "first window 1 x 6 = 6")
+show_numbers(axes[3], y_transposed, "output 4 x 4\n= ConvTranspose2d(k 4, s 2, p 1)",
+             highlight=(0, 0, 1))
+plot.save(fig, figure("11_transposed_conv.png"))
+
+# %% [markdown]
+# ### The output-size formula at work
+#
+# The generator uses the setting $k = 4, s = 2, p = 1$ twice: $7 \to (7 - 1) 2 - 2 + 4 = 14$,
+# then $14 \to 28$. Other settings double an image too ($k = 2, s = 2, p = 0$: stamps side by
+# side, no overlap; $k = 3, s = 2, p = 1$ with output_padding 1), and $s = 1$ keeps the size
+# when $p = (k - 1) / 2$. We check the formula against tinygen's layer.
+
+# %%
+def transposed_size(h, kernel_size, stride, padding, output_padding=0):
+    """(H - 1) s - 2 p + k + output_padding."""
+    return (h - 1) * stride - 2 * padding + kernel_size + output_padding
+
+
+settings = [(7, 4, 2, 1, 0), (14, 4, 2, 1, 0), (7, 2, 2, 0, 0), (7, 3, 2, 1, 1), (7, 3, 1, 1, 0)]
+print(" H   k  s  p  out_pad  formula  ConvTranspose2d")
+for h, kernel_size, s, p, out_pad in settings:
+    layer = nn.ConvTranspose2d(1, 1, kernel_size, s, p, output_padding=out_pad)
+    with tg.no_grad():
+        measured = layer(tg.zeros(1, 1, h, h)).shape[2]
+    predicted = transposed_size(h, kernel_size, s, p, out_pad)
+    print(f"{h:2d}  {kernel_size:2d} {s:2d} {p:2d}  {out_pad:4d}     "
+          f"{predicted:4d}     {measured:4d}")
+    assert predicted == measured
+
+# %% [markdown]
+# ## The MNIST DCGAN
+#
+# tinygen's `models.dcgan(latent_dim=100)` builds the two players for $28 \times 28$ digits:
+#
+# - **generator**: $z \in \mathbb{R}^{100}$, $z \sim \mathcal{N}(0, I)$ $\to$ Linear to
+#   $128 \cdot 7 \cdot 7$ + BatchNorm + ReLU $\to$ reshape to 128 maps of $7 \times 7$ $\to$
+#   ConvTranspose(128 → 64, $k$ 4, $s$ 2, $p$ 1) + BatchNorm + ReLU: $14 \times 14$ $\to$
+#   ConvTranspose(64 → 1) + Tanh: $28 \times 28$ in $[-1, 1]$.
+# - **discriminator**: the mirror image: Conv(1 → 64, $k$ 4, $s$ 2, $p$ 1) + LeakyReLU:
+#   $14 \times 14$ $\to$ Conv(64 → 128) + BatchNorm + LeakyReLU: $7 \times 7$ $\to$ flatten
+#   $\to$ Linear to one logit. (As in the paper, no batch norm on the discriminator's input
+#   layer or the generator's output layer.)
+#
+# The one fully connected layer left in the generator only projects $z$ to the first stack of
+# feature maps (the paper does the same). We send one batch of 64 through both, layer by layer.
+
+# %%
+latent_dim = 100
+gan = models.dcgan(latent_dim)
+gan.eval()  # for this look only: batch norm uses (and leaves) its running statistics
+
+
+def print_shapes(network, x, name):
+    """Send x through a Sequential one layer at a time and print each output's shape."""
+    print(f"{name}: input {tuple(x.shape)}")
+    with tg.no_grad():
+        for layer in network:
+            x = layer(x)
+            print(f"    {type(layer).__name__:16s} -> {tuple(x.shape)}")
+    n_weights = sum(p.data.size for p in network.parameters())
+    print(f"    {n_weights:,} parameters")
+    return x
+
+
+fake_batch = print_shapes(gan.generator, gan.sample_prior(64), "generator")
+_ = print_shapes(gan.discriminator, fake_batch, "discriminator")
+
+# %% [markdown]
+# ## Initialisation: $\mathcal{N}(0, 0.02^2)$
+#
+# The DCGAN paper initialises every convolution and linear weight from a normal distribution with
+# mean 0 and standard deviation 0.02 (batch-norm scales from $\mathcal{N}(1, 0.02^2)$, biases
+# 0). `models.dcgan` does this with `gan.apply(models.dcgan_init)`. tinygen's default
+# initialisation (PyTorch's) is instead uniform with standard deviation
+# $1 / \sqrt{3 \cdot \text{fan in}}$, which depends on the layer: here from 0.018 for the
+# middle layer to 0.14, seven times 0.02, for the output layer, whose fan in is only
+# $1 \cdot 4 \cdot 4$. DCGAN's one small scale everywhere starts both players gentle and
+# alike, with small outputs and small gradients.
+
+# %%
+default_generator = models.dcgan_generator(latent_dim)  # tinygen's default initialisation
+print("weight standard deviation   default   DCGAN init")
+for (name, default_w), (_, dcgan_w) in zip(default_generator.named_parameters(),
+                                          gan.generator.named_parameters()):
+    if name.endswith("weight") and dcgan_w.data.ndim > 1:  # linear and conv weights
+        print(f"    generator.{name:10s}      {default_w.data.std():.4f}    "
+              f"{dcgan_w.data.std():.4f}")
+for name, w in gan.discriminator.named_parameters():
+    if name.endswith("weight") and w.data.ndim > 1:
+        print(f"    discriminator.{name:6s}     (DCGAN)   {w.data.std():.4f}")
+
+# %% [markdown]
+# ## Training on MNIST
+#
+# The recipe of the paper (and of `tinygen train dcgan`): minibatches of $m = 64$ images
+# scaled to $[-1, 1]$, shape $(N, 1, 28, 28)$; Adam with learning rate $2 \cdot 10^{-4}$ and
+# $\beta_1 = 0.5$ instead of 0.9 (a shorter memory of past gradients suits a target that keeps
+# moving), $\beta_2 = 0.999$; $k = 1$ discriminator step per generator step.
+#
+# One step takes about 0.13 s on an idle 2-core CPU, so the full run stops after **1,500
+# steps** (about 1.6 passes over the 60,000 digits, about 4 minutes in all): noise becomes
+# strokes within a few hundred steps, and the strokes are mostly digits by 1,000.
+#
+# `train.fit` runs the steps. It calls one pass over its loader an epoch; we hand it
+# **rounds** instead (the next 50, 150, 300, ... batches of an endless shuffled stream),
+# so that its `on_epoch_end` hook, `gan.sample_grid_saver`, draws the generator's images for
+# the *same* 36 noise vectors after each round: the same $z$ every time, so the pictures show
+# the generator changing, not the noise.
+
+# %%
+train_unit, _ = mnist("train", n=pick(None, 512))
+train_images = (train_unit * 2 - 1).reshape(-1, 1, 28, 28)  # [0, 1] -> [-1, 1], (N, 1, 28, 28)
+print(f"training images {train_images.shape}, pixels in "
+      f"[{train_images.min():g}, {train_images.max():g}]")
+
+round_ends = pick([50, 200, 500, 1000, 1500], [1, 2, 3, 4, 5])  # steps done after each round
+round_lengths = np.diff([0] + round_ends)
+
+
+def endless(loader):
+    """The loader's batches forever, freshly shuffled on every pass."""
+    while True:
+        yield from loader
+
+
+class Rounds:
+    """What fit sees as its loader: pass number r yields the next round_lengths[r] batches."""
+
+    def __init__(self, batches, round_lengths):
+        self.batches = batches
+        self.round_lengths = list(round_lengths)
+        self.rounds_done = 0
+
+    def __iter__(self):  # a generator: nothing happens until fit asks for the first batch
+        length = self.round_lengths[self.rounds_done]
+        self.rounds_done += 1
+        yield from itertools.islice(self.batches, length)
+
+
+batch_size = pick(64, 16)  # m = 64 as in the paper; a quick run takes smaller steps
+loader = DataLoader(train_images, batch_size=batch_size, shuffle=True, drop_last=True, seed=0)
+optimizers = models.gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999))
+
+# %%
+snapshot_folder = tempfile.TemporaryDirectory()  # the saver's one-PNG-per-round files
+watch = gan.sample_grid_saver(snapshot_folder.name, n=36, seed=0)
+watch(0)  # the untrained generator: samples_epoch_000.png
+
+train_started = time.perf_counter()
+history = fit(gan, Rounds(endless(loader), round_lengths), optimizers, epochs=len(round_ends),
+              progress=False, on_epoch_end=watch)
+train_seconds = time.perf_counter() - train_started
+
+print("round   steps   loss_D   loss_G    D(x)   D(G(z))   seconds   (means over the round)")
+for r, end in enumerate(round_ends):
+    print(f"{r + 1:4d}   {end:5d}   {history['loss_d'][r]:6.3f}   {history['loss_g'][r]:6.3f}"
+          f"   {history['d_real'][r]:5.3f}   {history['d_fake'][r]:6.3f}"
+          f"    {history['seconds'][r]:6.1f}")
+print(f"{round_ends[-1]} steps in {train_seconds:.0f} s "
+      f"({train_seconds / round_ends[-1]:.3f} s per step)")
+
+# %% [markdown]
+# Neither loss goes to zero, and that is the point: a GAN's losses measure the players against
+# each other, not the images against a target. $D(x)$ and $D(G(z))$ (the discriminator's mean
+# probability "real" on real and on generated digits) stay apart but neither player wins
+# outright. The pictures are the better judge: the saver's grids, one per round, side by side.
+
+# %%
+fig = plot.new_figure(width=10.5, height=7.4)
+axes = fig.subplots(2, 3)
+for ax, path, steps in zip(axes.ravel(), watch.paths, [0] + round_ends):
+    ax.imshow(imread(path))
+    ax.set_title(f"after {steps} steps", fontsize=10)
+    ax.set_axis_off()
+plot.save(fig, figure("11_samples_over_training.png"))
+snapshot_folder.cleanup()
+
+# %% [markdown]
+# ## How good are the digits? FID and MNIST score
+#
+# Two numbers, both computed from a small CNN that ships trained with tinygen
+# (`tinygen.mnist_classifier`), standing in for the Inception network the scores were defined
+# with:
+#
+# - **FID** (Fréchet distance): fit a Gaussian to the classifier's 128-dimensional features of
+#   real images, $\mathcal{N}(\mu_r, \Sigma_r)$, and one to those of generated images,
+#   $\mathcal{N}(\mu_g, \Sigma_g)$, and measure
+#
+#   $$\mathrm{FID} = \|\mu_r - \mu_g\|^2
+#     + \operatorname{Tr}\big(\Sigma_r + \Sigma_g - 2 (\Sigma_r \Sigma_g)^{1/2}\big).$$
+#
+#   Lower is better; it sees both quality and variety.
+# - **MNIST score** (the Inception Score):
+#   $\exp\big(\mathbb{E}_x\, \mathrm{KL}(p(y \mid x) \,\|\, p(y))\big)$,
+#   high when each digit is classified confidently ($p(y \mid x)$ peaked) *and* all ten digits
+#   appear ($p(y)$ flat); from 1 to 10.
+#
+# The FID of a finite sample is biased upward, so we never read it against 0 but against
+# `real_floor`: real training digits scored against the test digits **with the same number of
+# images** as the generated set.
+
+# %%
+n_scored = pick(5000, 100)
+test_unit, _ = mnist("test", n=pick(None, 500))
+gan.eval()  # sample with batch norm's running statistics, as the saver did
+batch = min(500, n_scored)  # sampled in batches, a few hundred at a time
+generated = np.concatenate([gan.sample(batch).data for _ in range(n_scored // batch)])
+
+
+def real_vs_real(n):
+    """mc.real_floor(n): n training digits against the test digits, and the test digits' score.
+    A quick run has only the bundled subset, which real_floor cannot be pointed at (it would look
+    for, or download, the full MNIST), so there the same two numbers are computed directly."""
+    if QUICK:
+        return {"fid": mc.fid(train_unit[:n], test_unit), "mnist_score": mc.mnist_score(test_unit)}
+    return mc.real_floor(n)
+
+
+fid_generated = mc.fid(generated, test_unit, value_range=(-1, 1), value_range_b=(0, 1))
+score_generated = mc.mnist_score(generated, value_range=(-1, 1))
+floor = real_vs_real(n_scored)
+digit_counts = np.bincount(mc.predict(generated, value_range=(-1, 1)), minlength=10)
+
+print(f"{n_scored} images against the {len(test_unit)} test digits")
+print(f"    FID           DCGAN {fid_generated:7.1f}    real digits {floor['fid']:6.1f}")
+print(f"    MNIST score   DCGAN {score_generated[0]:7.2f}    real digits "
+      f"{floor['mnist_score'][0]:6.2f}   (1 .. 10)")
+print("generated digits per class (the classifier's reading):", digit_counts.tolist())
+
+# %% [markdown]
+# Read against the floor, the numbers say what the pictures do. In our full run (1,500 steps)
+# the FID was about 420 against a floor of about 8, and the MNIST score 5.7 against 9.8 for
+# real test digits. The generator draws strokes that are mostly digits, and all ten classes
+# appear, but some digits are broken or ambiguous (the classifier's $p(y \mid x)$ is then
+# spread out, which pulls the MNIST score down) and the classes are far from one tenth each:
+# only about 2 % ones and 4 % fours, against 17 % threes and 18 % nines. The FID sees that as a
+# shifted mean and a distorted covariance. 1,500 steps is a short training for a GAN: exercise 1
+# lets you see how far longer training brings both numbers towards the floor.
+
+# %% [markdown]
+# ## Walking through the latent space
+#
+# If the generator has learned a smooth map from noise to digits, then the images along a
+# straight line from $z_a$ to $z_b$, $G((1 - t) z_a + t z_b)$ for $t$ from 0 to 1, should change
+# gradually, one plausible digit morphing into another (`gan.interpolate`). Under each latent
+# walk we show the naive alternative, mixing the two end *images* pixel by pixel,
+# $(1 - t)\, G(z_a) + t\, G(z_b)$: a double exposure whose middle is no digit at all.
+
+# %%
+n_steps = 10
+rows, titles = [], []
+for pair in range(3):
+    z_a, z_b = rng.standard_normal((2, latent_dim))
+    walk = gan.interpolate(z_a, z_b, steps=n_steps).data  # (10, 1, 28, 28), G in eval mode
+    t = np.linspace(0, 1, n_steps).reshape(-1, 1, 1, 1)
+    blend = (1 - t) * walk[0] + t * walk[-1]  # pixel-space mixing of the two end images
+    rows += [walk, blend]
+    titles += ["z line"] + [""] * (n_steps - 1) + ["pixel mix"] + [""] * (n_steps - 1)
+plot.image_grid(np.concatenate(rows), figure("11_interpolation.png"), nrow=n_steps,
+                titles=titles, value_range=(-1, 1))
+print("latent walks and pixel mixes:", len(rows), "rows of", n_steps)
+
+# %% [markdown]
+# ## Which one is computer-generated?
+#
+# 18 test digits and 18 DCGAN digits (not hand-picked), shuffled into one $6 \times 6$ grid
+# by `mc.quiz`. Pick the 18 you think the computer drew before you open the answer key, which
+# it writes beside the picture as `11_quiz.answers.txt` (cells counted from 0, row by row).
+#
+# Our discriminator takes the same quiz: it scores each of the 36 digits with $D(x)$, the
+# probability "real", and we let it name as fakes the 18 it finds least real. (Ranking avoids
+# a threshold: in eval mode the discriminator's batch norm uses running statistics gathered on
+# real *and* fake batches, which shifts every $D(x)$ a little.) A discriminator that still
+# spots most fakes is what keeps teaching the generator.
+
+# %%
+n_quiz = 18
+quiz_real = test_unit[:n_quiz]  # in [0, 1]
+quiz_fake = gan.sample(n_quiz).data  # in [-1, 1], generator in eval mode
+quiz_path = figure("11_quiz.png")
+answer_key = mc.quiz(quiz_real, quiz_fake, quiz_path, n=n_quiz, seed=0,
+                     value_range=(0, 1), value_range_fake=(-1, 1))
+print("quiz written to", quiz_path, "(answers in 11_quiz.answers.txt beside it)")
+
+gan.discriminator.eval()
+quiz_digits = np.concatenate([quiz_real.reshape(-1, 1, 28, 28) * 2 - 1, quiz_fake])  # [-1, 1]
+is_fake = np.arange(2 * n_quiz) >= n_quiz
+with tg.no_grad():
+    d_real_prob = F.sigmoid(gan.discriminator(tg.tensor(quiz_digits))).data.ravel()
+named_fake = np.argsort(d_real_prob)[:n_quiz]  # the n_quiz digits it finds least real
+print(f"mean D(x): {d_real_prob[~is_fake].mean():.2f} on the real digits, "
+      f"{d_real_prob[is_fake].mean():.2f} on the generated ones")
+print(f"the discriminator's {n_quiz} picks hold {is_fake[named_fake].sum()} of the "
+      f"{n_quiz} fakes (guessing would find about {n_quiz // 2})")
+
+# %%
+print(f"elapsed {time.perf_counter() - started:.0f} s")
+
+# %% [markdown]
+# ## Try this
+#
+# 1. **Fewer or more steps.** Change `round_ends` (e.g. end at 3000 steps, or stop at 300) and
+#    watch `11_samples_over_training.png` and the FID: when do strokes appear, when do they
+#    become digits, does the FID keep falling?
+# 2. **No DCGAN initialisation.** Build the model with
+#    `models.GAN(models.dcgan_generator(100), models.dcgan_discriminator(), 100)` (tinygen's
+#    default initialisation, no `dcgan_init`) and compare the first rounds' $D(x)$, $D(G(z))$
+#    and the samples after 200 steps.
+# 3. **Adam's $\beta_1$.** In `models.gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999))` use
+#    the usual `(0.9, 0.999)`: does training oscillate more (watch $D(G(z))$ swing between
+#    rounds) or produce worse digits for the same number of steps?
+# 4. **A transposed convolution that interpolates.** Set
+#    `upsample.weight.data[...] = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 16` and apply
+#    `upsample` to a $5 \times 5$ ramp, `tg.tensor(np.add.outer(np.arange(5.0),
+#    np.arange(5.0)).reshape(1, 1, 5, 5))`: away from the border the output is bilinear
+#    upsampling (a ramp again, twice as long and half as steep). A DCGAN learns its own kernels
+#    instead: look at a few of `gan.generator[4].weight` after training.
+# 5. **Sample in training mode.** Call `gan.train()` before `gan.sample(64)` (batch norm then
+#    uses the statistics of the sampled batch): are the digits different from the eval-mode
+#    ones in the quiz? What happens with a batch of 2?
