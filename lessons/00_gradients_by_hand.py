@@ -13,7 +13,8 @@
 # differentiated again: the contractive autoencoder of lesson 06 needs them), and finish by
 # training the network with a plain NumPy loop that uses nothing but our hand-derived formulas.
 #
-# Runs in about 30 s on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 8 s.
+# Runs in about 9 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 1 s.
 
 # %%
 import time

@@ -13,7 +13,8 @@
 # what the nonlinear autoencoders of the other lessons add: everything they do better than PCA
 # comes from their nonlinearities.
 #
-# Runs in about 40 s on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 5 s.
+# Runs in about 15 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 2 s.
 
 # %% [markdown]
 # ## Two ways to keep $k$ numbers per image

@@ -16,7 +16,8 @@
 # one passes much more of the input through, whatever it is. Then we ask which code is the better
 # set of *features* for recognising digits.
 #
-# Runs in about 45 s on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 4 s.
+# Runs in about 18 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 2 s.
 
 # %% [markdown]
 # ## The size of the code

@@ -11,7 +11,8 @@
 # uses, sweep the strength $\lambda$ of the penalty to see what sparsity costs in reconstruction
 # error, and look at what the units have learnt.
 #
-# Runs in about 1 minute on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 5 s.
+# Runs in about 35 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 2 s.
 
 # %% [markdown]
 # ## The sparsity penalty

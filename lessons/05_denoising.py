@@ -7,7 +7,8 @@
 # code is forced to capture the structure of the data. The same knowledge lets it fill in pixels
 # that are missing altogether (**data completion**).
 #
-# Runs in under 3 minutes on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 10 s.
+# Runs in about 39 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 2 s.
 
 # %%
 import time

@@ -13,7 +13,8 @@
 # should we pick the threshold above which we raise an alarm, and how good is the score overall
 # (the ROC curve and the area under it)?
 #
-# Runs in about 1 minute on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 5 s.
+# Runs in about 15 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 1 s.
 
 # %% [markdown]
 # ## The idea in one formula

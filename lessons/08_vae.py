@@ -14,7 +14,8 @@
 # term, check it against tinygen's `VAE`, train one on MNIST and then use its code space:
 # samples from the prior, a map of a 2-D code space, interpolation and latent arithmetic.
 #
-# Runs in about 2 minutes on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 6 s.
+# Runs in about 42 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 1 s.
 
 # %% [markdown]
 # ## The model: encoder, sampler, decoder

@@ -26,7 +26,8 @@
 # 3. a learnt generator in two dimensions: a GAN on a ring of 8 narrow Gaussians, scored by how
 #    many of the 8 modes its samples reach.
 #
-# Runs in about 2 minutes on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 5 s.
+# Runs in about 24 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 3 s.
 
 # %%
 import os

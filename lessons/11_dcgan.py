@@ -15,7 +15,8 @@
 # steps on MNIST, and judge the samples three ways: by eye, by the FID and MNIST score, and by a
 # quiz: *which one is computer-generated?*
 #
-# Runs in about 4 minutes on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 8 s.
+# Runs in about 3.6 minutes on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 2 s.
 
 # %%
 import itertools

@@ -11,7 +11,8 @@
 # written as a **tiled implicit GEMM** in CUDA, check that every backend gives the same numbers,
 # and time them.
 #
-# Runs in about 20 s on a 2-core laptop CPU (full); `TINYGEN_QUICK=1` runs it in about 8 s.
+# Runs in about 4 s on a 2-core CPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 3 s.
 # (The very first run on a machine also compiles the Numba kernels: about 20 s more, once, for
 # float32 and float64. The machine code is then cached on disk, in `tinygen/kernels/__pycache__`,
 # and later runs load it in a fraction of a second.)
