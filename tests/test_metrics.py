@@ -202,6 +202,17 @@ def test_complete_with_a_perfect_reconstruction_is_exact(rng):
     assert M.masked_mse(x, filled, ~observed) == 0
 
 
+def test_complete_with_zero_steps_is_the_fill_and_negative_steps_raise(rng):
+    x = rng.random((2, 16)).astype(np.float32)
+    observed = rng.random((2, 16)) < 0.5
+    never = M.complete(lambda a: pytest.fail("reconstruct called with steps=0"), x, observed,
+                       steps=0, init=np.full(16, 0.25, dtype=np.float32))
+    np.testing.assert_array_equal(never, np.where(observed, x, np.float32(0.25)))
+    for steps in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="steps must be an integer >= 0"):
+            M.complete(lambda a: a, x, observed, steps=steps)
+
+
 def test_mean_image_fill_and_masked_mse(rng):
     x = rng.random((5, 9))
     observed = rng.random((5, 9)) < 0.5

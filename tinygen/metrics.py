@@ -241,8 +241,10 @@ def complete(reconstruct, x, observed_mask, steps=20, init=None):
     take the missing ones from reconstruct(current). reconstruct: a callable (N, D) float32 array
     -> (N, D) array (for a model, lambda a: model(tinygen.tensor(a)).data under tinygen.no_grad).
     observed_mask: boolean, True = observed, broadcastable to x's shape. x's missing pixels are
-    never read. Returns float32.
+    never read. steps = 0 gives the starting fill. Returns float32.
     """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"complete: steps must be an integer >= 0, got {steps!r}")
     x = _array(x, np.float32)
     observed = _mask("complete", observed_mask, x.shape)
     if init is None:
