@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 import tinygen as tg
+from dcgan_step import build
 from machine import machine_report
 from mnist_inputs import load
 from tinygen import kernels as tg_kernels
@@ -65,7 +66,6 @@ class TinygenDCGAN:
     """tinygen's DCGAN on one backend; step(images) is one GAN.train_step."""
 
     def __init__(self, state, backend):
-        self.name = backend
         self.backend = backend
         self.gan = dcgan(LATENT)
         self.gan.load_state_dict(state)
@@ -90,19 +90,7 @@ class TorchDCGAN:
     """The same recipe in torch, from the same initial weights."""
 
     def __init__(self, state):
-        self.name = "torch"
-        import torch.nn as layers
-        self.G = layers.Sequential(
-            layers.Linear(LATENT, 128 * 7 * 7), layers.BatchNorm1d(128 * 7 * 7), layers.ReLU(),
-            layers.Unflatten(1, (128, 7, 7)),
-            layers.ConvTranspose2d(128, 64, 4, 2, 1), layers.BatchNorm2d(64), layers.ReLU(),
-            layers.ConvTranspose2d(64, 1, 4, 2, 1), layers.Tanh(),
-        )
-        self.D = layers.Sequential(
-            layers.Conv2d(1, 64, 4, 2, 1), layers.LeakyReLU(0.2),
-            layers.Conv2d(64, 128, 4, 2, 1), layers.BatchNorm2d(128), layers.LeakyReLU(0.2),
-            layers.Flatten(), layers.Linear(128 * 7 * 7, 1),
-        )
+        self.G, self.D = build(torch.nn)  # bench/dcgan_step.py's DCGAN, in torch.nn's layers
         for prefix, model in (("generator.", self.G), ("discriminator.", self.D)):
             own = {key[len(prefix):]: torch.from_numpy(np.array(value))
                    for key, value in state.items() if key.startswith(prefix)}
@@ -173,13 +161,12 @@ def main():
     steps_per_epoch = len(images) // args.batch
 
     tg.manual_seed(args.seed)
-    torch_seed = args.seed
     state = dcgan(LATENT).state_dict()  # one initialisation, copied into every implementation
     runs = {"numpy": TinygenDCGAN(state, "numpy")}
     for name in other_backends():
         runs[name] = TinygenDCGAN(state, name)
     if torch is not None:
-        torch.manual_seed(torch_seed)
+        torch.manual_seed(args.seed)
         runs["torch"] = TorchDCGAN(state)
     epochs_of = {name: args.epochs if name in ("numpy", "torch") else min(args.other_epochs,
                                                                           args.epochs)

@@ -97,7 +97,6 @@ class GAN(nn.Module):
         """
         from ..plot import image_grid  # plotting only where asked for
         z = self.fixed_noise(n, seed)
-        os.makedirs(directory, exist_ok=True)
 
         def save(epoch, history=None):
             was_training = self.generator.training
