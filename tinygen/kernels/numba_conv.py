@@ -1,17 +1,31 @@
-"""Convolution kernels for the CPU with Numba: parallel im2col / col2im, and BLAS for the product.
+"""Convolution kernels for the CPU with Numba: channels-last window matrices around one BLAS product.
 
-Same maths and signatures as numpy_conv.py (read that first). A convolution is a matrix product
-between the weight and the "im2col" matrix of input windows; BLAS already does the product at close
-to the machine's peak, so what Numba speeds up is everything around it, which in NumPy costs as
-much as the product itself:
-  * building the im2col matrix: one parallel pass that reads each input pixel once per window
-    that holds it, instead of NumPy's strided copies of padded temporaries;
-  * col2im (the input-gradient's scatter-add): parallel over (image, channel) planes, so that no
-    two threads ever add into the same pixel;
-  * the NCHW <-> channel-first transposes around the product.
-Compiled on first use with cache=True, so a second process loads the machine code from disk.
+Same maths and signatures as numpy_conv.py (read that first); NCHW arrays in and out. What differs
+is the layout inside. A convolution is one matrix product between the weight and a matrix of input
+windows; BLAS does the product near the machine's peak, so the time to win is in building that
+matrix and in scattering the input gradient back, which in NumPy's channel-first layout cost as
+much as the product itself. Here the input is moved once to a zero-padded channels-last copy
+    xp[n, h, w, c]       (N, H + 2 ph, W + 2 pw, C)
+and the window matrix has one row per output pixel (n, p, q) and one column per (i, j, c):
+    cols[(n, p, q), (i, j, c)] = xp[n, p*sh + i, q*sw + j, c]       (N*OH*OW, kH*kW*C)
+so every window row is kH runs of kW*C contiguous floats (one block copy each), and the
+input-gradient's scatter-add moves the same blocks back. With the weight as
+W[o, (i, j, c)] = w[o, c, i, j] the three kernels are three products:
+    conv2d               y^T  = W    @ cols^T       (O, N*OH*OW): channel-first, one plane copy to NCHW
+    conv2d_grad_input    cols = gy_r @ W            gy_r[(n, p, q), o] = gy[n, o, p, q]; then col2im
+    conv2d_grad_weight   W'   = gy^T @ cols         gy^T[o, (n, p, q)] = gy[n, o, p, q]
+NumPy passes the transposed operands to BLAS as flags, so no product needs a transpose copy.
+
+The loops are parallel over images or image rows, so that no two threads write the same element
+(the scatter-add included: each image's gradient belongs to one thread). The window matrix and the
+padded copies live in workspace buffers reused from call to call (allocating ~10 MB per call costs
+page faults every time); what a kernel returns is always a fresh array.
+
+Compiled on first use with cache=True, so a later process loads the machine code from disk.
+Nothing compiles at import.
 """
 import os
+import threading
 
 import numba
 import numpy as np
@@ -24,102 +38,227 @@ from numba import njit, prange
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-from .numpy_conv import output_size
+from . import numpy_conv  # noqa: E402  (after the threading layer is chosen)
+from .numpy_conv import output_size  # noqa: E402
 
+# Layers whose window row is short (C*kH*kW below this: one input channel and a 4x4 kernel, as in
+# the DCGAN's first and last layers) run NumPy's channel-first kernels. With so few columns the
+# product is cheap and the time is all data movement, where NumPy's kH*kW whole-batch strided
+# copies beat row-by-row channels-last copies of kW*C floats (bench/conv_thin.py measured the
+# crossing point; see ARCHITECTURE.md).
+THIN_WINDOW = 128
+
+
+# ---------------------------------------------------------------------------------------------
+# Data movement: the parallel loops. Each writes every element of its output (no zeroing first).
+# ---------------------------------------------------------------------------------------------
 
 @njit(parallel=True, cache=True)
-def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):
-    """cols[c, i, j, n, p, q] = x[n, c, p*sh + i - ph, q*sw + j - pw], 0 outside the image."""
+def _to_padded_channels_last(x, ph, pw, xp):
+    """xp[n, h + ph, w + pw, c] = x[n, c, h, w], and 0 in the border. x (N, C, H, W) contiguous."""
     n, c, h, w = x.shape
-    for row in prange(c * kh * kw):  # one im2col row (channel, kernel offset) per task
-        ch = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
-        for b in range(n):
-            for p in range(oh):
-                r = p * sh + i - ph
-                for q in range(ow):
-                    col = q * sw + j - pw
-                    if 0 <= r < h and 0 <= col < w:
-                        cols[ch, i, j, b, p, q] = x[b, ch, r, col]
-                    else:
-                        cols[ch, i, j, b, p, q] = 0
+    hp, wp = xp.shape[1], xp.shape[2]
+    for b in prange(n):
+        for r in range(hp):
+            for col in range(wp):
+                inside = ph <= r < ph + h and pw <= col < pw + w
+                for ch in range(c):
+                    xp[b, r, col, ch] = x[b, ch, r - ph, col - pw] if inside else 0
 
 
 @njit(parallel=True, cache=True)
-def _col2im(cols, sh, sw, ph, pw, gx):
-    """gx[n, c, p*sh + i - ph, q*sw + j - pw] += cols[c, i, j, n, p, q] (gx starts at zero)."""
-    c, kh, kw, n, oh, ow = cols.shape
-    h, w = gx.shape[2], gx.shape[3]
-    for plane in prange(n * c):  # each (image, channel) plane belongs to one task: no races
-        b = plane // c
-        ch = plane % c
-        for i in range(kh):
-            for j in range(kw):
-                for p in range(oh):
-                    r = p * sh + i - ph
-                    if r < 0 or r >= h:
-                        continue
-                    for q in range(ow):
-                        col = q * sw + j - pw
-                        if 0 <= col < w:
-                            gx[b, ch, r, col] += cols[ch, i, j, b, p, q]
+def _windows(xp_rows, kh, kw, sh, sw, oh, ow, cols):
+    """cols[(n, p, q), (i, j, c)] = xp[n, p*sh + i, q*sw + j, c]: the window matrix.
+
+    xp_rows is xp seen as (N, H + 2 ph, (W + 2 pw) * C): a window's row i is one contiguous run."""
+    c = cols.shape[1] // (kh * kw)
+    run = kw * c  # one window row: kw pixels of c channels
+    for task in prange(xp_rows.shape[0] * oh):  # one output row (image b, row p) per task
+        b = task // oh
+        p = task % oh
+        for q in range(ow):
+            row = task * ow + q
+            start = q * sw * c
+            for i in range(kh):
+                cols[row, i * run:(i + 1) * run] = xp_rows[b, p * sh + i, start:start + run]
 
 
 @njit(parallel=True, cache=True)
-def _channels_first(a, out):
-    """out[c, n, ...] = a[n, c, ...] for 4-D a (N, C, H, W): the transpose, in parallel."""
-    n, c = a.shape[0], a.shape[1]
-    for plane in prange(n * c):
-        b = plane // c
-        ch = plane % c
-        out[ch, b] = a[b, ch]
+def _add_windows_back(cols, kh, kw, sh, sw, oh, ow, gxp):
+    """gxp[n, p*sh + i, q*sw + j, c] = sum of cols[(n, p, q), (i, j, c)]: the adjoint of _windows.
+
+    Parallel over images, so that each image's pixels are added to by one thread only."""
+    n, hp, wp, c = gxp.shape
+    for b in prange(n):
+        gxp[b] = 0
+        for p in range(oh):
+            for q in range(ow):
+                row = (b * oh + p) * ow + q
+                for i in range(kh):
+                    r = p * sh + i
+                    for j in range(kw):
+                        col = q * sw + j
+                        base = (i * kw + j) * c
+                        for ch in range(c):
+                            gxp[b, r, col, ch] += cols[row, base + ch]
 
 
-def _to_channels_first(a):
-    """(N, C, H, W) -> contiguous (C, N, H, W)."""
-    out = np.empty((a.shape[1], a.shape[0]) + a.shape[2:], dtype=a.dtype)
-    _channels_first(np.ascontiguousarray(a), out)
-    return out
+@njit(parallel=True, cache=True)
+def _crop_to_channels_first(gxp, ph, pw, gx):
+    """gx[n, c, h, w] = gxp[n, h + ph, w + pw, c]: back to NCHW, dropping the padding."""
+    n, c, h, w = gx.shape
+    for b in prange(n):
+        for r in range(h):
+            for col in range(w):
+                for ch in range(c):
+                    gx[b, ch, r, col] = gxp[b, r + ph, col + pw, ch]
 
 
-def im2col(x, kernel, stride, padding):
-    """x (N, C, H, W) -> (C * kH * kW, N * OH * OW), as numpy_conv.im2col."""
+@njit(parallel=True, cache=True)
+def _swap_first_axes(a, out):
+    """out[j, i] = a[i, j] for 3-D a (A, B, P): e.g. NC(HW) <-> CN(HW), one plane at a time."""
+    n0, n1 = a.shape[0], a.shape[1]
+    for plane in prange(n0 * n1):
+        i = plane // n1
+        j = plane % n1
+        out[j, i] = a[i, j]
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspace: one growing buffer per role, per thread, reused across calls.
+# ---------------------------------------------------------------------------------------------
+
+_workspace = threading.local()
+
+
+def _buffer(role, shape, dtype):
+    """An uninitialised array of this shape and dtype, backed by the role's reusable buffer.
+
+    The buffer grows to the largest request seen (its size is that of the biggest layer run so
+    far) and is never returned to callers: kernels copy their results out of it."""
+    size = int(np.prod(shape))
+    key = (role, np.dtype(dtype).str)
+    held = getattr(_workspace, "buffers", None)
+    if held is None:
+        held = _workspace.buffers = {}
+    flat = held.get(key)
+    if flat is None or flat.size < size:
+        flat = held[key] = np.empty(size, dtype=dtype)
+    return flat[:size].reshape(shape)
+
+
+def clear_workspace():
+    """Free the reusable buffers of this thread (they grow back on the next call)."""
+    _workspace.buffers = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The three kernels.
+# ---------------------------------------------------------------------------------------------
+
+def _padded_channels_last(x, padding, role):
+    """x (N, C, H, W) -> a workspace array (N, H + 2 ph, W + 2 pw, C) holding x, 0 around it."""
+    n, c, h, w = x.shape
+    ph, pw = padding
+    xp = _buffer(role, (n, h + 2 * ph, w + 2 * pw, c), x.dtype)
+    _to_padded_channels_last(np.ascontiguousarray(x), ph, pw, xp)
+    return xp
+
+
+def _window_matrix(x, kernel, stride, padding, fresh=False):
+    """x (N, C, H, W) -> cols (N*OH*OW, kH*kW*C) (see the module docstring): a workspace array,
+    or with fresh=True one of its own that the caller may keep."""
     n, c, h, w = x.shape
     kh, kw = kernel
     oh = output_size(h, kh, stride[0], padding[0])
     ow = output_size(w, kw, stride[1], padding[1])
-    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), kh, kw, stride[0], stride[1], padding[0], padding[1],
-            oh, ow, cols)
-    return cols.reshape(c * kh * kw, n * oh * ow)
+    xp = _padded_channels_last(x, padding, "padded")
+    shape = (n * oh * ow, kh * kw * c)
+    cols = np.empty(shape, x.dtype) if fresh else _buffer("cols", shape, x.dtype)
+    _windows(xp.reshape(n, xp.shape[1], -1), kh, kw, stride[0], stride[1], oh, ow, cols)
+    return cols
+
+
+def _weight_matrix(w):
+    """w (O, C, kH, kW) -> W (O, kH*kW*C), columns ordered (i, j, c) like the window matrix."""
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+
+
+def _swapped(a, role=None):
+    """(A, B, ...) -> contiguous (B, A, ...); a fresh array, or a workspace one when role is set."""
+    a = np.ascontiguousarray(a)
+    shape = (a.shape[1], a.shape[0]) + a.shape[2:]
+    out = np.empty(shape, a.dtype) if role is None else _buffer(role, shape, a.dtype)
+    _swap_first_axes(a.reshape(a.shape[0], a.shape[1], -1), out.reshape(shape[0], shape[1], -1))
+    return out
 
 
 def conv2d(x, w, stride, padding):
     """y = x * w.  x (N, C, H, W), w (O, C, kH, kW) -> y (N, O, OH, OW)."""
-    n = x.shape[0]
+    o, c, kh, kw = w.shape
+    if c * kh * kw < THIN_WINDOW:
+        return numpy_conv.conv2d(x, w, stride, padding)
+    cols = _window_matrix(x, (kh, kw), stride, padding)  # (N*OH*OW, kH*kW*C)
+    return _conv2d_from_windows(cols, w, x.shape, stride, padding)
+
+
+def _conv2d_from_windows(cols, w, x_shape, stride, padding):
+    n = x_shape[0]
     o, _, kh, kw = w.shape
-    oh = output_size(x.shape[2], kh, stride[0], padding[0])
-    ow = output_size(x.shape[3], kw, stride[1], padding[1])
-    cols = im2col(x, (kh, kw), stride, padding)  # (C*kH*kW, N*OH*OW)
-    y = w.reshape(o, -1) @ cols  # (O, N*OH*OW), BLAS
-    return _to_channels_first(y.reshape(o, n, oh, ow))  # (N, O, OH, OW)
+    oh = output_size(x_shape[2], kh, stride[0], padding[0])
+    ow = output_size(x_shape[3], kw, stride[1], padding[1])
+    y_channel_first = _weight_matrix(w) @ cols.T  # (O, N*OH*OW), BLAS
+    return _swapped(y_channel_first.reshape(o, n, oh, ow))  # (N, O, OH, OW)
+
+
+def conv2d_keeping_windows(x, w, stride, padding):
+    """conv2d, and its window matrix for conv2d_grad_weight_from_windows: -> y, cols.
+
+    cols is an array of the caller's own (N*OH*OW x kH*kW*C values), or None for a thin layer
+    (NumPy's kernels run those). Saving it spares the weight gradient one pass over x."""
+    c, kh, kw = w.shape[1:]
+    if c * kh * kw < THIN_WINDOW:
+        return numpy_conv.conv2d(x, w, stride, padding), None
+    cols = _window_matrix(x, (kh, kw), stride, padding, fresh=True)
+    return _conv2d_from_windows(cols, w, x.shape, stride, padding), cols
 
 
 def conv2d_grad_input(gy, w, x_shape, stride, padding):
     """dL/dx from dL/dy.  gy (N, O, OH, OW), w (O, C, kH, kW) -> (N, C, H, W)."""
     n, o, oh, ow = gy.shape
-    c, kh, kw = w.shape[1:]
-    gy_rows = _to_channels_first(gy).reshape(o, n * oh * ow)
-    cols = np.ascontiguousarray(w.reshape(o, -1).T) @ gy_rows  # (C*kH*kW, N*OH*OW), BLAS
-    gx = np.zeros(x_shape, dtype=cols.dtype)
-    _col2im(cols.reshape(c, kh, kw, n, oh, ow), stride[0], stride[1], padding[0], padding[1], gx)
+    _, c, h, wd = x_shape
+    kh, kw = w.shape[2:]
+    if c * kh * kw < THIN_WINDOW:
+        return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
+    ph, pw = padding
+    gy_rows = _padded_channels_last(gy, (0, 0), "gy_rows").reshape(n * oh * ow, o)
+    cols = _buffer("cols", (n * oh * ow, kh * kw * c), gy.dtype)
+    np.matmul(gy_rows, _weight_matrix(w), out=cols)  # (N*OH*OW, kH*kW*C), BLAS
+    gxp = _buffer("padded", (n, h + 2 * ph, wd + 2 * pw, c), gy.dtype)
+    _add_windows_back(cols, kh, kw, stride[0], stride[1], oh, ow, gxp)
+    gx = np.empty(x_shape, dtype=gy.dtype)
+    _crop_to_channels_first(gxp, ph, pw, gx)
     return gx
 
 
 def conv2d_grad_weight(x, gy, w_shape, stride, padding):
     """dL/dw from dL/dy.  x (N, C, H, W), gy (N, O, OH, OW) -> (O, C, kH, kW)."""
-    o = w_shape[0]
-    cols = im2col(x, w_shape[2:], stride, padding)  # (C*kH*kW, N*OH*OW)
-    gy_rows = _to_channels_first(gy).reshape(o, -1)  # (O, N*OH*OW)
-    return (gy_rows @ cols.T).reshape(w_shape)  # BLAS
+    o, c, kh, kw = w_shape
+    if c * kh * kw < THIN_WINDOW:
+        return numpy_conv.conv2d_grad_weight(x, gy, w_shape, stride, padding)
+    cols = _window_matrix(x, (kh, kw), stride, padding)  # (N*OH*OW, kH*kW*C)
+    return conv2d_grad_weight_from_windows(cols, gy, w_shape)
+
+
+def conv2d_grad_weight_from_windows(cols, gy, w_shape):
+    """dL/dw from the window matrix of x (conv2d_keeping_windows) and dL/dy -> (O, C, kH, kW)."""
+    o, c, kh, kw = w_shape
+    gy_channel_first = _swapped(gy, "gy_rows").reshape(o, -1)  # (O, N*OH*OW)
+    gw = gy_channel_first @ cols  # (O, kH*kW*C), BLAS
+    return np.ascontiguousarray(gw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+
+
+# The numba backend's fused batch-norm kernels (tinygen/ops/normalization.py looks for them).
+from .numba_batchnorm import (  # noqa: E402, F401
+    batch_norm_train, batch_norm_train_backward, scale_shift,
+)

@@ -3,7 +3,7 @@ and (from tinygen/nn/losses.py) the losses. The layers in tinygen/nn/layers.py c
 import numpy as np
 
 from .. import ops
-from ..autograd import no_grad
+from ..ops import normalization
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
 from .losses import (  # noqa: F401  (re-exported)
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll,
@@ -100,25 +100,44 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                 f"batch_norm: {name} has shape {t.shape}, "
                 f"expected ({channels},) for input {x.shape}"
             )
+    if training and x.data.size // channels < 2:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, "
+            f"got input shape {x.shape}"
+        )
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    fused = normalization.fused_kernels()  # the backend's one-pass kernels (numba), or None
+    if fused is None:
+        y, mean, var = _batch_norm_composite(x, running_mean, running_var, weight, bias,
+                                             training, eps)
+    elif training:
+        y, mean, var = normalization.batch_norm_train(x, weight, bias, eps, fused)
+    else:
+        # (x - mean) / sqrt(var + eps) * weight + bias = x * scale + shift, per channel
+        scale = (running_var + eps) ** -0.5
+        if weight is not None:
+            scale = scale * weight
+        shift = -running_mean * scale
+        if bias is not None:
+            shift = shift + bias
+        y = normalization.scale_shift(x, scale, shift, fused)
+    if training and running_mean is not None and running_var is not None:
+        count = x.data.size // channels
+        _update_running(running_mean, mean, momentum)
+        _update_running(running_var, var * (count / (count - 1)), momentum)
+    return y
+
+
+def _batch_norm_composite(x, running_mean, running_var, weight, bias, training, eps):
+    """Batch norm from primitives: -> y, and in training the batch's mean and biased var (C,)."""
+    channels = x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channels
     channel_shape = (1, channels) + (1,) * (x.ndim - 2)
     if training:
-        count = x.data.size // channels
-        if count < 2:
-            raise ValueError(
-                f"batch_norm: expected more than 1 value per channel when training, "
-                f"got input shape {x.shape}"
-            )
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, keepdims=True)
-        if running_mean is not None and running_var is not None:
-            with no_grad():
-                _update_running(running_mean, mean.data.reshape(channels), momentum)
-                unbiased = var.data.reshape(channels) * (count / (count - 1))
-                _update_running(running_var, unbiased, momentum)
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         mean = running_mean.reshape(channel_shape)
         var = running_var.reshape(channel_shape)
     y = (x - mean) / (var + eps).sqrt()
@@ -126,9 +145,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         y = y * weight.reshape(channel_shape)
     if bias is not None:
         y = y + bias.reshape(channel_shape)
-    return y
+    return y, mean.data.reshape(channels), var.data.reshape(channels)
 
 
 def _update_running(running, batch_value, momentum):
-    """running <- (1 - momentum) running + momentum batch_value, in place."""
+    """running <- (1 - momentum) running + momentum batch_value, in place (outside the graph)."""
     running.data[...] = (1 - momentum) * running.data + momentum * np.asarray(batch_value)

@@ -9,7 +9,7 @@ with these ops (never with raw arrays) makes conv gradients differentiable to an
 """
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..backend import get_kernels
 from ..tensor import Tensor
 
@@ -31,10 +31,34 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+# A backend may also export conv2d_keeping_windows / conv2d_grad_weight_from_windows (numba does):
+# the forward then keeps its window matrix of x for the weight gradient, as PyTorch saves tensors
+# for backward, so that the gradient skips rebuilding it (bench/dcgan_step.py: see
+# ARCHITECTURE.md). The matrix is kH*kW times the size of x; above this size it is not kept.
+SAVED_WINDOWS_LIMIT_BYTES = 64 * 2**20
+
+
+def _window_bytes(x, w, stride, padding):
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    oh = (h + 2 * padding[0] - kh) // stride[0] + 1
+    ow = (wd + 2 * padding[1] - kw) // stride[1] + 1
+    return n * oh * ow * c * kh * kw * x.itemsize
+
+
 class Conv2d(Function):
     def forward(self, x, w, stride, padding):
         self.stride, self.padding = stride, padding
-        return get_kernels().conv2d(x, w, stride, padding)
+        kernels = get_kernels()
+        self.windows = None
+        keeps = (hasattr(kernels, "conv2d_keeping_windows") and is_grad_enabled()
+                 and self.needs_input_grad[1]
+                 and _window_bytes(x, w, stride, padding) <= SAVED_WINDOWS_LIMIT_BYTES)
+        if not keeps:
+            return kernels.conv2d(x, w, stride, padding)
+        y, self.windows = kernels.conv2d_keeping_windows(x, w, stride, padding)
+        self.windows_kernels = kernels
+        return y
 
     def backward(self, grad):
         x, w = self.inputs
@@ -44,8 +68,9 @@ class Conv2d(Function):
             grad_x = ConvGradInput.apply(grad, w, x_shape=x.shape, stride=self.stride,
                                          padding=self.padding)
         if self.needs_input_grad[1]:
+            saved = None if self.windows is None else (self.windows_kernels, self.windows)
             grad_w = ConvGradWeight.apply(x, grad, w_shape=w.shape, stride=self.stride,
-                                          padding=self.padding)
+                                          padding=self.padding, saved_windows=saved)
         return grad_x, grad_w
 
 
@@ -72,8 +97,11 @@ class ConvGradInput(Function):
 class ConvGradWeight(Function):
     """out = conv_grad_weight(x, g): the correlation of x with g, shaped like the weight."""
 
-    def forward(self, x, g, w_shape, stride, padding):
+    def forward(self, x, g, w_shape, stride, padding, saved_windows=None):
         self.stride, self.padding = stride, padding
+        if saved_windows is not None:  # (kernel module, window matrix of x) from the forward
+            kernels, windows = saved_windows
+            return kernels.conv2d_grad_weight_from_windows(windows, g, w_shape)
         return get_kernels().conv2d_grad_weight(x, g, w_shape, stride, padding)
 
     def backward(self, grad):

@@ -1,0 +1,123 @@
+"""Fused batch-norm kernels for the CPU with Numba: one op where the composite takes ten.
+
+tinygen/nn/functional.py writes batch norm from primitives (mean, var, sub, div, mul, add), which
+is readable and differentiable to any order, but costs ~8 passes over the activations forward and
+~20 backward; in a DCGAN step that was a quarter of the time. These kernels do the same maths in
+one or two parallel passes. Arrays are seen as (N, C, L): L = H*W for BatchNorm2d, 1 for (N, C).
+Statistics are accumulated in float64, whatever the input dtype.
+
+    batch_norm_train(x, weight, bias, eps)      -> y, mean, var     (biased var, as in the forward)
+        y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c
+    batch_norm_train_backward(g, x, mean, var, weight, eps) -> gx, gweight, gbias
+        x_hat = (x - mean) / sqrt(var + eps),  M = N * L
+        gbias = sum g,  gweight = sum g x_hat,
+        gx = weight / sqrt(var + eps) * (g - gbias / M - x_hat * gweight / M)
+    scale_shift(x, scale, shift)                -> x * scale_c + shift_c   (evaluation mode)
+
+The ops that call them (tinygen/ops/normalization.py) fall back to composites when a graph of the
+gradient is needed, so second derivatives stay exact.
+"""
+import numpy as np
+from numba import njit, prange
+
+# Let LLVM reorder the additions of a sum, so that the loops over a channel's values vectorise
+# (3-4x faster on the DCGAN's activations). Only the order of rounding changes: no flag that
+# assumes away NaN or infinity is set.
+SUMS_IN_ANY_ORDER = {"reassoc", "contract"}
+
+
+@njit(parallel=True, cache=True, fastmath=SUMS_IN_ANY_ORDER)
+def _train_forward(x, weight, bias, eps, y, mean, var):
+    n, c, length = x.shape
+    count = n * length
+    for ch in prange(c):
+        total = 0.0
+        for b in range(n):
+            for k in range(length):
+                total += x[b, ch, k]
+        mu = total / count
+        squares = 0.0
+        for b in range(n):
+            for k in range(length):
+                d = x[b, ch, k] - mu
+                squares += d * d
+        sigma2 = squares / count
+        scale = weight[ch] / np.sqrt(sigma2 + eps)
+        shift = bias[ch] - mu * scale
+        for b in range(n):
+            for k in range(length):
+                y[b, ch, k] = x[b, ch, k] * scale + shift
+        mean[ch] = mu
+        var[ch] = sigma2
+
+
+@njit(parallel=True, cache=True, fastmath=SUMS_IN_ANY_ORDER)
+def _train_backward(g, x, mean, var, weight, eps, gx, gweight, gbias):
+    n, c, length = x.shape
+    count = n * length
+    for ch in prange(c):
+        inv_std = 1.0 / np.sqrt(var[ch] + eps)
+        mu = mean[ch]
+        sum_g = 0.0
+        sum_g_xhat = 0.0
+        for b in range(n):
+            for k in range(length):
+                sum_g += g[b, ch, k]
+                sum_g_xhat += g[b, ch, k] * (x[b, ch, k] - mu) * inv_std
+        scale = weight[ch] * inv_std
+        mean_g = sum_g / count
+        mean_g_xhat = sum_g_xhat / count
+        for b in range(n):
+            for k in range(length):
+                x_hat = (x[b, ch, k] - mu) * inv_std
+                gx[b, ch, k] = scale * (g[b, ch, k] - mean_g - x_hat * mean_g_xhat)
+        gweight[ch] = sum_g_xhat
+        gbias[ch] = sum_g
+
+
+@njit(parallel=True, cache=True)
+def _scale_shift(x, scale, shift, y):
+    n, c, length = x.shape
+    for task in prange(n * c):
+        b = task // c
+        ch = task % c
+        for k in range(length):
+            y[b, ch, k] = x[b, ch, k] * scale[ch] + shift[ch]
+
+
+def _as_ncl(a):
+    """(N, C, ...) -> contiguous (N, C, L)."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def batch_norm_train(x, weight, bias, eps):
+    """Normalise x (N, C, ...) with its batch statistics; -> y (like x), mean (C,), var (C,)."""
+    y = np.empty(x.shape, dtype=x.dtype)
+    mean = np.empty(x.shape[1], dtype=x.dtype)
+    var = np.empty(x.shape[1], dtype=x.dtype)
+    _train_forward(_as_ncl(x), weight.astype(x.dtype, copy=False),
+                   bias.astype(x.dtype, copy=False), float(eps), y.reshape(_as_ncl(x).shape),
+                   mean, var)
+    return y, mean, var
+
+
+def batch_norm_train_backward(g, x, mean, var, weight, eps):
+    """Gradients of batch_norm_train's y: g (like x) -> gx (like x), gweight (C,), gbias (C,)."""
+    gx = np.empty(x.shape, dtype=x.dtype)
+    gweight = np.empty(x.shape[1], dtype=x.dtype)
+    gbias = np.empty(x.shape[1], dtype=x.dtype)
+    x3 = _as_ncl(x)
+    _train_backward(_as_ncl(g.astype(x.dtype, copy=False)), x3, mean, var,
+                    weight.astype(x.dtype, copy=False), float(eps), gx.reshape(x3.shape),
+                    gweight, gbias)
+    return gx, gweight, gbias
+
+
+def scale_shift(x, scale, shift):
+    """x (N, C, ...) * scale[c] + shift[c], in one pass."""
+    y = np.empty(x.shape, dtype=x.dtype)
+    x3 = _as_ncl(x)
+    _scale_shift(x3, scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False),
+                 y.reshape(x3.shape))
+    return y

@@ -1,0 +1,99 @@
+"""Batch norm as single ops, for backends that ship fused kernels (numba: kernels/numba_batchnorm.py).
+
+tinygen/nn/functional.py's batch_norm is the readable version, built from primitives; it runs on
+every backend that has no fused kernels (numpy, cuda). These ops compute the same thing in one or
+two passes. Their first derivative is a fused kernel too; when the gradient itself must be
+differentiable (create_graph=True, as in the contractive autoencoder), backward writes the same
+derivative with Tensor ops instead, so gradients of any order stay exact.
+"""
+import numpy as np
+
+from ..autograd import Function, is_grad_enabled
+from ..backend import get_kernels
+from ..tensor import Tensor
+
+
+def fused_kernels():
+    """The current backend's kernel module if it has fused batch-norm kernels, else None."""
+    kernels = get_kernels()
+    return kernels if hasattr(kernels, "batch_norm_train") else None
+
+
+def _channel_axes(ndim):
+    return (0,) + tuple(range(2, ndim))  # every axis but the channels
+
+
+class BatchNormTrain(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, with the batch's mean and biased var."""
+
+    def forward(self, x, weight, bias, kernels, eps, statistics):
+        self.kernels, self.eps = kernels, eps
+        y, self.mean, self.var = kernels.batch_norm_train(x, weight, bias, eps)
+        statistics["mean"], statistics["var"] = self.mean, self.var  # for the running averages
+        return y
+
+    def backward(self, grad):
+        x, weight, _ = self.inputs
+        if not is_grad_enabled():  # no graph of the gradient is wanted: the fused kernel
+            gx, gweight, gbias = self.kernels.batch_norm_train_backward(
+                grad.data, x.data, self.mean, self.var, weight.data, self.eps)
+            return (Tensor._wrap(gx, False), Tensor._wrap(gweight, False),
+                    Tensor._wrap(gbias, False))
+        return _train_backward_composite(grad, x, weight, self.eps)
+
+
+def _train_backward_composite(g, x, weight, eps):
+    """The same gradients with Tensor ops, differentiable again.
+
+    x_hat = (x - mean) / sqrt(var + eps):  dL/dbias = sum g,  dL/dweight = sum g x_hat,
+    dL/dx = weight / sqrt(var + eps) * (g - mean(g) - x_hat mean(g x_hat))  (mean over N, H, W).
+    """
+    axes = _channel_axes(x.ndim)
+    channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    centred = x - x.mean(axis=axes, keepdims=True)
+    inv_std = (x.var(axis=axes, keepdims=True) + eps) ** -0.5
+    x_hat = centred * inv_std
+    g_x_hat = g * x_hat
+    gx = (weight.reshape(channel_shape) * inv_std
+          * (g - g.mean(axis=axes, keepdims=True)
+             - x_hat * g_x_hat.mean(axis=axes, keepdims=True)))
+    return gx, g_x_hat.sum(axis=axes), g.sum(axis=axes)
+
+
+class ScaleShift(Function):
+    """y = x * scale[c] + shift[c] per channel: batch norm in evaluation mode, in one pass."""
+
+    def forward(self, x, scale, shift, kernels):
+        return kernels.scale_shift(x, scale, shift)
+
+    def backward(self, grad):
+        x, scale, shift = self.inputs
+        axes = _channel_axes(x.ndim)
+        channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        # dy/dx = scale, dy/dscale = x, dy/dshift = 1 (summed over everything but the channel)
+        grad_x = grad * scale.reshape(channel_shape) if self.needs_input_grad[0] else None
+        grad_scale = (grad * x).sum(axis=axes) if self.needs_input_grad[1] else None
+        grad_shift = grad.sum(axis=axes) if self.needs_input_grad[2] else None
+        return grad_x, grad_scale, grad_shift
+
+
+def batch_norm_train(x, weight, bias, eps, kernels):
+    """Fused training-mode batch norm: -> y, and the batch's mean and biased var (arrays, (C,)).
+
+    weight and bias are (C,) Tensors; kernels is a backend module with batch_norm_train."""
+    channels = x.shape[1]
+    weight = weight if weight is not None else constant_channels(1.0, channels, x.dtype)
+    bias = bias if bias is not None else constant_channels(0.0, channels, x.dtype)
+    statistics = {}
+    y = BatchNormTrain.apply(x, weight, bias, kernels=kernels, eps=eps, statistics=statistics)
+    return y, statistics["mean"], statistics["var"]
+
+
+def scale_shift(x, scale, shift, kernels):
+    """x * scale[c] + shift[c] per channel, fused; scale and shift are (C,) Tensors."""
+    return ScaleShift.apply(x, scale, shift, kernels=kernels)
+
+
+def constant_channels(value, channels, dtype):
+    """A (C,) Tensor outside the graph, every entry `value` (weight or bias of affine=False)."""
+    return Tensor._wrap(np.full(channels, value, dtype=dtype), False)
