@@ -53,7 +53,7 @@ IMPORT_CODE = r"""
 import json
 import tinygen
 import tinygen.kernels.numba_conv as conv
-import tinygen.kernels.numba_batchnorm as bn
+import tinygen.kernels.numba_fused as bn
 from numba.core.registry import CPUDispatcher
 compiled = {module.__name__ + "." + name: len(f.signatures)
             for module in (conv, bn) for name, f in vars(module).items()

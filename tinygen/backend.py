@@ -7,7 +7,7 @@
         ...
 
 The default is the fastest backend that works here, as measured (kernels.DEFAULT_ORDER): cuda on
-a real GPU, otherwise numpy, whose BLAS-bound kernels the numba ones only tie with on a small CPU.
+a real GPU, otherwise numba (numpy, the readable reference, is the last resort).
 Asking for one that cannot run falls back to the next that can, with one warning saying why.
 Models and layers never name a backend.
 """

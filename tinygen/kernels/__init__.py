@@ -1,21 +1,26 @@
 """Kernel backends: the same three convolution functions on plain arrays, in three implementations.
 
     numpy   numpy_conv.py   im2col + one matrix product; the readable reference, always available
-    numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels
+    numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels: channels-last window
+                            matrices around one BLAS product; also fused batch-norm and
+                            leaky-relu kernels (numba_fused.py), which tinygen/ops/fused.py uses
     cuda    cuda_conv.py    numba.cuda GPU kernels
                             (arrays are copied to the device and back per call)
 
 Every backend module exports conv2d(x, w, stride, padding), conv2d_grad_input(gy, w, x_shape,
 stride, padding) and conv2d_grad_weight(x, gy, w_shape, stride, padding). Which one runs is chosen
-in tinygen/backend.py; nothing else asks.
+in tinygen/backend.py; nothing else asks. Optional extras, used where a backend has them:
+conv2d_keeping_windows / conv2d_grad_weight_from_windows (tinygen/ops/conv.py) and the fused
+batch_norm_train, batch_norm_train_backward, scale_shift and leaky_relu (tinygen/ops/fused.py).
 """
 import importlib
 
 NAMES = ("cuda", "numba", "numpy")
-# The default order, fastest first as measured by bench/conv.py and bench/dcgan_step.py: on a
-# 2-core CPU the numba kernels only tie with NumPy's (both wait on the same BLAS product), and
-# numba pays seconds of compilation on its first run, so NumPy comes before it.
-DEFAULT_ORDER = ("cuda", "numpy", "numba")
+# The default order, fastest first as measured by bench/conv.py and bench/dcgan_step.py (see
+# ARCHITECTURE.md): on a 2-core CPU the numba kernels are as fast as NumPy's or faster on every
+# DCGAN layer and the numba DCGAN step takes about 0.55x NumPy's time. Numba's first use compiles
+# for ~10 s once; later processes load the machine code from its cache (bench/first_step.py).
+DEFAULT_ORDER = ("cuda", "numba", "numpy")
 
 
 class BackendUnavailable(Exception):

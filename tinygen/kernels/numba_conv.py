@@ -231,12 +231,13 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding):
     if c * kh * kw < THIN_WINDOW:
         return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
     ph, pw = padding
+    dtype = np.result_type(gy.dtype, w.dtype)  # as NumPy's product would give
     gy_rows = _padded_channels_last(gy, (0, 0), "gy_rows").reshape(n * oh * ow, o)
-    cols = _buffer("cols", (n * oh * ow, kh * kw * c), gy.dtype)
+    cols = _buffer("cols", (n * oh * ow, kh * kw * c), dtype)
     np.matmul(gy_rows, _weight_matrix(w), out=cols)  # (N*OH*OW, kH*kW*C), BLAS
-    gxp = _buffer("padded", (n, h + 2 * ph, wd + 2 * pw, c), gy.dtype)
+    gxp = _buffer("padded", (n, h + 2 * ph, wd + 2 * pw, c), dtype)
     _add_windows_back(cols, kh, kw, stride[0], stride[1], oh, ow, gxp)
-    gx = np.empty(x_shape, dtype=gy.dtype)
+    gx = np.empty(x_shape, dtype=dtype)
     _crop_to_channels_first(gxp, ph, pw, gx)
     return gx
 
@@ -258,7 +259,7 @@ def conv2d_grad_weight_from_windows(cols, gy, w_shape):
     return np.ascontiguousarray(gw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
-# The numba backend's fused batch-norm kernels (tinygen/ops/normalization.py looks for them).
-from .numba_batchnorm import (  # noqa: E402, F401
-    batch_norm_train, batch_norm_train_backward, scale_shift,
+# The numba backend's fused kernels (tinygen/ops/fused.py looks for them).
+from .numba_fused import (  # noqa: E402, F401
+    batch_norm_train, batch_norm_train_backward, leaky_relu, scale_shift,
 )

@@ -3,7 +3,7 @@ and (from tinygen/nn/losses.py) the losses. The layers in tinygen/nn/layers.py c
 import numpy as np
 
 from .. import ops
-from ..ops import normalization
+from ..ops import fused as fused_ops
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
 from .losses import (  # noqa: F401  (re-exported)
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll,
@@ -25,6 +25,9 @@ def leaky_relu(x, negative_slope=0.01):
     Written as x times a constant slope per element (1 or negative_slope): the gradient is that
     slope, and the product is ~10x faster than np.where on a random sign pattern.
     """
+    fused = fused_ops.kernels_with("leaky_relu")  # one pass for y and slope (numba), or None
+    if fused is not None:
+        return fused_ops.leaky_relu(x, negative_slope, fused)
     slope = (x.data > 0).astype(x.dtype)
     slope *= 1 - negative_slope
     slope += negative_slope
@@ -107,12 +110,12 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         )
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
-    fused = normalization.fused_kernels()  # the backend's one-pass kernels (numba), or None
+    fused = fused_ops.kernels_with("batch_norm_train")  # one-pass kernels (numba), or None
     if fused is None:
         y, mean, var = _batch_norm_composite(x, running_mean, running_var, weight, bias,
                                              training, eps)
     elif training:
-        y, mean, var = normalization.batch_norm_train(x, weight, bias, eps, fused)
+        y, mean, var = fused_ops.batch_norm_train(x, weight, bias, eps, fused)
     else:
         # (x - mean) / sqrt(var + eps) * weight + bias = x * scale + shift, per channel
         scale = (running_var + eps) ** -0.5
@@ -121,7 +124,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         shift = -running_mean * scale
         if bias is not None:
             shift = shift + bias
-        y = normalization.scale_shift(x, scale, shift, fused)
+        y = fused_ops.scale_shift(x, scale, shift, fused)
     if training and running_mean is not None and running_var is not None:
         count = x.data.size // channels
         _update_running(running_mean, mean, momentum)

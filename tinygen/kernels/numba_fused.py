@@ -1,4 +1,4 @@
-"""Fused batch-norm kernels for the CPU with Numba: one op where the composite takes ten.
+"""Fused kernels for the CPU with Numba: batch norm and leaky relu, one op where composites take ten.
 
 tinygen/nn/functional.py writes batch norm from primitives (mean, var, sub, div, mul, add), which
 is readable and differentiable to any order, but costs ~8 passes over the activations forward and
@@ -13,8 +13,10 @@ Statistics are accumulated in float64, whatever the input dtype.
         gbias = sum g,  gweight = sum g x_hat,
         gx = weight / sqrt(var + eps) * (g - gbias / M - x_hat * gweight / M)
     scale_shift(x, scale, shift)                -> x * scale_c + shift_c   (evaluation mode)
+    leaky_relu(x, negative_slope)               -> y, slope   with y = x * slope and slope = 1
+                                                   where x > 0, negative_slope elsewhere
 
-The ops that call them (tinygen/ops/normalization.py) fall back to composites when a graph of the
+The ops that call them (tinygen/ops/fused.py) fall back to composites when a graph of the
 gradient is needed, so second derivatives stay exact.
 """
 import numpy as np
@@ -85,6 +87,17 @@ def _scale_shift(x, scale, shift, y):
             y[b, ch, k] = x[b, ch, k] * scale[ch] + shift[ch]
 
 
+@njit(parallel=True, cache=True)
+def _leaky_relu(x, negative_slope, y, slope):
+    """One pass over flat x: slope = 1 or negative_slope by the sign of x, and y = x * slope."""
+    chunk = 16384
+    for start in prange((x.size + chunk - 1) // chunk):
+        for k in range(start * chunk, min(x.size, (start + 1) * chunk)):
+            s = 1.0 if x[k] > 0 else negative_slope
+            slope[k] = s
+            y[k] = x[k] * s
+
+
 def _as_ncl(a):
     """(N, C, ...) -> contiguous (N, C, L)."""
     a = np.ascontiguousarray(a)
@@ -121,3 +134,12 @@ def scale_shift(x, scale, shift):
     _scale_shift(x3, scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False),
                  y.reshape(x3.shape))
     return y
+
+
+def leaky_relu(x, negative_slope):
+    """-> y = x * slope, and slope (1 where x > 0, negative_slope elsewhere), both like x."""
+    x = np.ascontiguousarray(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    slope = np.empty(x.shape, dtype=x.dtype)
+    _leaky_relu(x.reshape(-1), x.dtype.type(negative_slope), y.reshape(-1), slope.reshape(-1))
+    return y, slope
