@@ -12,10 +12,18 @@ transposed convolution the roles swap (as in tinygen/ops/conv.py): its forward i
 conv2d_grad_input(x, w), its input gradient conv2d(gy, w) and its weight gradient
 conv2d_grad_weight(gy, x).
 
-When torch is installed (it is not a tinygen dependency) its CPU kernels are the baseline:
+When torch is installed (it is not a tinygen dependency) its kernels are the baseline:
 F.conv2d / F.conv_transpose2d forward, and for the gradients torch.ops.aten.convolution_backward,
 the call torch.autograd makes for both layer kinds (torch.nn.grad.conv2d_input / conv2d_weight
-call it too), one output at a time so that each gradient is timed alone.
+call it too), one output at a time so that each gradient is timed alone. --torch-device chooses
+where they run: cpu (the default) or cuda, cuDNN on the GPU. With cuda the inputs are copied to
+the GPU once, before any timing, every timed call ends with torch.cuda.synchronize() (GPU work is
+queued asynchronously: without the wait only the launch would be timed), the results come back
+with .cpu() for the checks only, and TF32 is switched off (cuDNN would otherwise use it for float32
+convolutions on Ampere and later, about 1e-3 relative error: not the float32 that the other
+implementations compute, and outside the checks' tolerance). The tinygen cuda backend is timed as
+it is: it copies its numpy inputs to the GPU and the result back on every call. The device of the
+torch baseline is printed; --torch-device cuda without a CUDA GPU for torch is an error (exit 2).
 
 Before any timing: every layer's three kernels are checked against one another through the adjoint
 identity <fwd(x, w), gy> = <x, grad_input(gy, w)> = <w, grad_weight(x, gy)> (numpy backend,
@@ -30,7 +38,7 @@ are printed per kernel and for the sum of the three.
 Cold start: numba compiles its kernels on first use and, with cache=True, writes the machine code
 to disk for the next process. Two fresh subprocesses in a row, both with NUMBA_CACHE_DIR set to a
 new empty temporary directory, each time the first and second numba conv2d + both gradients on a
-small shape: the first process compiles and writes the cache, the second should load it.
+small shape wide enough for the channels-last kernels (16 channels: C*kH*kW = 256): the first process compiles and writes the cache, the second should load it.
 
 Thread pools: numba's parallel kernels and the BLAS products between them (OpenBLAS, whose
 threads busy-wait after a call) share the cores. Where numba picks its 'omp' threading layer, the
@@ -41,6 +49,7 @@ threading layer and any such setting in the environment are printed.
 TINYGEN_QUICK=1 runs batch 8 with few repeats (all checks still run, the cold start too).
 
     python bench/conv.py [--blocks 10] [--repeats 5] [--batch 64 128] [--no-cold-start]
+                         [--torch-device {cpu,cuda}]
 """
 import argparse
 import json
@@ -105,9 +114,41 @@ def kernel_calls(k, transposed, x, w, gy):
     }
 
 
-def torch_calls(transposed, x, w, gy):
-    """The same three results from torch's CPU kernels (what autograd runs for the layer)."""
-    t_x, t_w, t_gy = (torch.from_numpy(a) for a in (x, w, gy))
+def why_no_torch_cuda():
+    """Why torch cannot run on a CUDA GPU here, or None when it can."""
+    if torch is None:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return (f"torch {torch.__version__} finds no CUDA GPU (torch.cuda.is_available() is "
+                "False)")
+    return None
+
+
+def torch_device_report(device):
+    """One line saying where the torch baseline runs, and how it is timed there."""
+    if device == "cpu":
+        return f"torch baseline device: cpu ({torch.get_num_threads()} threads)"
+    cudnn = torch.backends.cudnn
+    return (f"torch baseline device: cuda, {torch.cuda.get_device_name()} (torch CUDA "
+            f"{torch.version.cuda}, cuDNN {cudnn.version()}, enabled {cudnn.enabled}, "
+            f"benchmark {cudnn.benchmark}, TF32 {cudnn.allow_tf32}); inputs on the GPU before "
+            "timing, torch.cuda.synchronize() after every timed call")
+
+
+def synchronized(call):
+    """call, then wait for the GPU: CUDA kernels run asynchronously, after their launch returns."""
+    def call_and_wait():
+        result = call()
+        torch.cuda.synchronize()
+        return result
+    return call_and_wait
+
+
+def torch_calls(transposed, x, w, gy, device):
+    """The same three results from torch's kernels on device (what autograd runs for the layer).
+
+    The inputs are copied to the device here, once, so that no timed call includes the copy."""
+    t_x, t_w, t_gy = (torch.from_numpy(a).to(device) for a in (x, w, gy))
     forward = F.conv_transpose2d if transposed else F.conv2d
 
     def backward(mask):
@@ -115,20 +156,25 @@ def torch_calls(transposed, x, w, gy):
             t_gy, t_x, t_w, None, list(STRIDE), list(PADDING), [1, 1], transposed, [0, 0], 1,
             mask)
 
-    return {
+    calls = {
         "forward": lambda: forward(t_x, t_w, stride=STRIDE, padding=PADDING),
         "grad_input": lambda: backward([True, False, False])[0],
         "grad_weight": lambda: backward([False, True, False])[1],
     }
+    if device == "cuda":
+        calls = {what: synchronized(call) for what, call in calls.items()}
+    return calls
 
 
-def torch_autograd(transposed, x, w, gy):
-    """dL/dx, dL/dw through torch.autograd.grad, to check the convolution_backward calls."""
-    t_x = torch.from_numpy(x).requires_grad_(True)
-    t_w = torch.from_numpy(w).requires_grad_(True)
+def torch_autograd(transposed, x, w, gy, device):
+    """dL/dx, dL/dw through torch.autograd.grad on device, to check the convolution_backward
+    calls; returned on the CPU."""
+    t_x = torch.from_numpy(x).to(device).requires_grad_(True)
+    t_w = torch.from_numpy(w).to(device).requires_grad_(True)
     forward = F.conv_transpose2d if transposed else F.conv2d
     y = forward(t_x, t_w, stride=STRIDE, padding=PADDING)
-    return torch.autograd.grad(y, (t_x, t_w), torch.from_numpy(gy))
+    grads = torch.autograd.grad(y, (t_x, t_w), torch.from_numpy(gy).to(device))
+    return [grad.cpu() for grad in grads]
 
 
 def assert_close(actual, desired, what):
@@ -176,7 +222,7 @@ def bench_layer(layer, batch, names, args, rng):
         for what, call in kernel_calls(tg_kernels.load(name), transposed, x, w, gy).items():
             calls[name, what] = call
     if torch is not None:
-        for what, call in torch_calls(transposed, x, w, gy).items():
+        for what, call in torch_calls(transposed, x, w, gy, args.torch_device).items():
             calls["torch", what] = call
 
     # Same numbers first: the timings mean nothing otherwise.
@@ -191,9 +237,10 @@ def bench_layer(layer, batch, names, args, rng):
                          f"{label}, batch {batch}: {name} vs numpy, {what}")
     if torch is not None:
         for what in KERNEL_NAMES:
-            assert_close(calls["torch", what]().numpy(), reference[what],
+            assert_close(calls["torch", what]().cpu().numpy(), reference[what],
                          f"{label}, batch {batch}: torch vs numpy, {what}")
-        for what, auto in zip(KERNEL_NAMES[1:], torch_autograd(transposed, x, w, gy)):
+        autograd = torch_autograd(transposed, x, w, gy, args.torch_device)
+        for what, auto in zip(KERNEL_NAMES[1:], autograd):
             assert_close(auto.numpy(), reference[what], f"{label}: torch autograd, {what}")
 
     impls = list(names) + (["torch"] if torch is not None else [])
@@ -235,8 +282,8 @@ import tinygen
 from tinygen.kernels import numba_conv as k
 imported = time.perf_counter() - start
 rng = np.random.default_rng(0)
-x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
-w = rng.standard_normal((4, 3, 4, 4)).astype(np.float32)
+x = rng.standard_normal((2, 16, 8, 8)).astype(np.float32)
+w = rng.standard_normal((4, 16, 4, 4)).astype(np.float32)
 s, p = (2, 2), (1, 1)
 def call():
     y = k.conv2d(x, w, s, p)
@@ -277,7 +324,18 @@ def main():
                         help="calls per block")
     parser.add_argument("--batch", type=int, nargs="+", default=[8] if quick else [64, 128])
     parser.add_argument("--no-cold-start", action="store_true", help="skip the subprocess timing")
+    parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the torch baseline runs (cuda: cuDNN on the GPU)")
     args = parser.parse_args()
+    if args.torch_device == "cuda":
+        # Asked for a GPU baseline and none is here: say so in one line, before any slow work.
+        reason = why_no_torch_cuda()
+        if reason:
+            parser.exit(2, f"{parser.prog}: error: --torch-device cuda: {reason}\n")
+        # Full float32 in cuDNN and cuBLAS, as every other implementation here computes (TF32
+        # keeps 10 mantissa bits: about 1e-3 relative error, beyond the checks' 1e-4).
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     load_start = os.getloadavg()[0]
 
     names = backends()
@@ -297,13 +355,16 @@ def main():
     if len(names) > 1:
         checks += f", {' and '.join(names[1:])} == numpy (float32) ok"
     if torch is not None:
-        checks += ", torch == numpy ok, torch convolution_backward == autograd ok"
+        checks += (f", torch ({args.torch_device}) == numpy ok, torch convolution_backward == "
+                   "autograd ok")
     print(f"Convolution kernels of the DCGAN MNIST layers, float32, stride 2, padding 1, 4x4; "
           f"median of {args.blocks} blocks x {args.repeats} calls")
     print(f"backends timed: {', '.join(names)} (available: {', '.join(tg.backend.available())}"
           + ("; cuda is numba's simulator: not timed)" if tg_kernels.is_simulated() else ")"))
     for line in machine_report(names, load_start, torch):
         print(line)
+    if torch is not None:
+        print(torch_device_report(args.torch_device))
     print(f"checks: {checks}")
     for table in tables:
         print_table(*table)
@@ -311,7 +372,7 @@ def main():
     if "numba" in names and not args.no_cold_start:
         (first, second), written = cold_start()
         print("numba cold start (cache=True, NUMBA_CACHE_DIR = a fresh temporary directory), "
-              "conv2d + both gradients on x (2, 3, 8, 8), w (4, 3, 4, 4):")
+              "conv2d + both gradients on x (2, 16, 8, 8), w (4, 16, 4, 4):")
         for label, run in ((f"process 1 (compiles, writes {written} cache files):", first),
                            ("process 2 (loads the cache):", second)):
             print(f"  {label:44} import {run['import']:.2f} s, first call {run['first']:.2f} s, "

@@ -14,13 +14,21 @@ The real images are random numbers uniform in [-1, 1] (what a Tanh generator emi
 a step does not depend on the pixels) and z is standard normal; both are drawn once and reused.
 
 Timed: seconds per step for every tinygen backend that runs here (numpy, numba; cuda only on a
-real GPU, never numba's simulator), chosen with tinygen.backend.use, and, when torch is installed
-(it is not a tinygen dependency), torch's CPU step with the identical architecture and recipe.
+real GPU, never numba's simulator), chosen with tinygen.backend.use, each timed as it is (the cuda
+backend copies every convolution's numpy arrays to the GPU and back), and, when torch is installed
+(it is not a tinygen dependency), torch's step with the identical architecture and recipe, on the
+device --torch-device names: cpu (the default) or cuda. With cuda the models, the optimizer state
+and the data live on the GPU from the start, every step ends with torch.cuda.synchronize() (GPU
+work is queued asynchronously: without the wait a step's time could stop before its work is done),
+and TF32 is switched off in cuDNN and cuBLAS (on Ampere and later it would trade float32 for about
+1e-3 relative error). The device of the torch baseline is printed; --torch-device cuda without a
+CUDA GPU for torch is an error (exit 2).
 
 Before any timing, from identical weights (one random initialisation, copied by state_dict): one
 step gives the same two losses on every tinygen backend (rtol 1e-5), and in torch (tinygen's
-state_dict keys are PyTorch's, less BatchNorm's num_batches_tracked) within 1e-4; the losses of a
-second step are compared too, after both optimizers have moved every weight.
+state_dict keys are PyTorch's, less BatchNorm's num_batches_tracked) within 1e-4 on either device
+(TF32 off keeps the GPU in float32); the losses of a second step are compared too, after both
+optimizers have moved every weight.
 
 Each implementation has its own copy of the models and optimizers. After a warm-up of a few steps
 each (numba compilation, allocator), timings alternate between the implementations in blocks of
@@ -29,6 +37,7 @@ step by step) and the medians and their ratios are printed.
 TINYGEN_QUICK=1 runs batch 8 with few repeats (a few seconds), all checks included.
 
     python bench/dcgan_step.py [--blocks 10] [--block-size 3] [--warmup 2] [--batch 64]
+                               [--torch-device {cpu,cuda}]
 """
 import argparse
 import os
@@ -98,20 +107,23 @@ class TinygenGAN:
 
 
 class TorchGAN:
-    """The same in torch: tinygen's weights loaded through load_state_dict."""
+    """The same in torch on device ('cpu' or 'cuda'): tinygen's weights loaded through
+    load_state_dict; models, optimizer state and data all on device."""
 
-    def __init__(self, g_state, d_state, real, z):
+    def __init__(self, g_state, d_state, real, z, device):
         self.G, self.D = build(torch.nn)
         for model, state in ((self.G, g_state), (self.D, d_state)):
             missing, unexpected = model.load_state_dict(
                 {key: torch.from_numpy(value) for key, value in state.items()}, strict=False)
             assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (
                 missing, unexpected)
+            model.to(device)  # before the optimizers: Adam keeps its state next to the weights
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=LR, betas=BETAS)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=LR, betas=BETAS)
-        self.real, self.z = torch.from_numpy(real), torch.from_numpy(z)
-        self.ones = torch.ones(len(real), 1)
-        self.zeros = torch.zeros(len(real), 1)
+        self.device = device
+        self.real, self.z = torch.from_numpy(real).to(device), torch.from_numpy(z).to(device)
+        self.ones = torch.ones(len(real), 1, device=device)
+        self.zeros = torch.zeros(len(real), 1, device=device)
 
     def step(self):
         bce = torch_F.binary_cross_entropy_with_logits
@@ -124,7 +136,31 @@ class TorchGAN:
         loss_g = bce(self.D(fake), self.ones)
         loss_g.backward()
         self.opt_g.step()
+        if self.device == "cuda":
+            # Kernels run after their launch returns: wait for the whole step, Adam included.
+            torch.cuda.synchronize()
         return loss_d.item(), loss_g.item()
+
+
+def why_no_torch_cuda():
+    """Why torch cannot run on a CUDA GPU here, or None when it can."""
+    if torch is None:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return (f"torch {torch.__version__} finds no CUDA GPU (torch.cuda.is_available() is "
+                "False)")
+    return None
+
+
+def torch_device_report(device):
+    """One line saying where the torch baseline runs, and how it is timed there."""
+    if device == "cpu":
+        return f"torch baseline device: cpu ({torch.get_num_threads()} threads)"
+    cudnn = torch.backends.cudnn
+    return (f"torch baseline device: cuda, {torch.cuda.get_device_name()} (torch CUDA "
+            f"{torch.version.cuda}, cuDNN {cudnn.version()}, benchmark {cudnn.benchmark}, "
+            f"TF32 {cudnn.allow_tf32}); models, optimizer state and data on the GPU, "
+            "torch.cuda.synchronize() at the end of every step")
 
 
 def backends():
@@ -142,7 +178,18 @@ def main():
     parser.add_argument("--warmup", type=int, default=1 if quick else 2,
                         help="untimed steps per implementation first")
     parser.add_argument("--batch", type=int, default=8 if quick else 64)
+    parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the torch baseline step runs (cuda: on the GPU, cuDNN)")
     args = parser.parse_args()
+    if args.torch_device == "cuda":
+        # Asked for a GPU baseline and none is here: say so in one line, before any slow work.
+        reason = why_no_torch_cuda()
+        if reason:
+            parser.exit(2, f"{parser.prog}: error: --torch-device cuda: {reason}\n")
+        # Full float32 in cuDNN and cuBLAS, as tinygen computes (TF32 keeps 10 mantissa bits:
+        # about 1e-3 relative error, beyond the loss check's 1e-4).
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     load_start = os.getloadavg()[0]
 
     rng = np.random.default_rng(0)
@@ -155,7 +202,7 @@ def main():
     names = backends()
     impls = {name: TinygenGAN(g_state, d_state, name, real, z) for name in names}
     if torch is not None:
-        impls["torch"] = TorchGAN(g_state, d_state, real, z)
+        impls["torch"] = TorchGAN(g_state, d_state, real, z, args.torch_device)
 
     # Same numbers first: the timings mean nothing otherwise. Two steps from the same weights.
     losses = {name: [gan.step() for _ in range(2)] for name, gan in impls.items()}
@@ -187,6 +234,8 @@ def main():
           "warm-up steps per implementation")
     for line in machine_report(names, load_start, torch):
         print(line)
+    if torch is not None:
+        print(torch_device_report(args.torch_device))
     print("checks: first two steps' losses (loss_d, loss_g) equal numpy's: "
           + ", ".join(f"{name} max |diff| {d:.1e}" for name, d in deviation.items())
           + f"  (step 1: loss_d {reference[0, 0]:.6f}, loss_g {reference[0, 1]:.6f})")
