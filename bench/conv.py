@@ -38,7 +38,8 @@ are printed per kernel and for the sum of the three.
 Cold start: numba compiles its kernels on first use and, with cache=True, writes the machine code
 to disk for the next process. Two fresh subprocesses in a row, both with NUMBA_CACHE_DIR set to a
 new empty temporary directory, each time the first and second numba conv2d + both gradients on a
-small shape wide enough for the channels-last kernels (16 channels: C*kH*kW = 256): the first process compiles and writes the cache, the second should load it.
+small shape wide enough for the channels-last kernels (16 channels: C*kH*kW = 256): the first
+process compiles and writes the cache, the second should load it.
 
 Thread pools: numba's parallel kernels and the BLAS products between them (OpenBLAS, whose
 threads busy-wait after a call) share the cores. Where numba picks its 'omp' threading layer, the
