@@ -104,6 +104,8 @@ def main():
     for label, r in results.items():
         print(f"  {label:30}{r['import']:10.2f}{r['first']:14.3f}{r['later']:14.3f}"
               f"{r['first'] - r['later']:10.3f}")
+    cold, cached = results["numba, process 1 (compiles)"], results["numba, process 2 (cached)"]
+    print(f"  ratio first step cached / cold = {cached['first'] / cold['first']:.3f}")
     print(f"  cache files written by process 1: {cache_files}")
 
 

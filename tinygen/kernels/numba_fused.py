@@ -90,10 +90,11 @@ def _scale_shift(x, scale, shift, y):
 @njit(parallel=True, cache=True)
 def _leaky_relu(x, negative_slope, y, slope):
     """One pass over flat x: slope = 1 or negative_slope by the sign of x, and y = x * slope."""
+    one = x.dtype.type(1)  # (a float64 literal would turn float32 arithmetic into float64)
     chunk = 16384
     for start in prange((x.size + chunk - 1) // chunk):
         for k in range(start * chunk, min(x.size, (start + 1) * chunk)):
-            s = 1.0 if x[k] > 0 else negative_slope
+            s = one if x[k] > 0 else negative_slope
             slope[k] = s
             y[k] = x[k] * s
 
