@@ -1,4 +1,4 @@
-"""Where the numba backend's channels-last kernels start to beat NumPy's: a sweep over input channels.
+"""Where the numba backend's channels-last kernels start to beat NumPy's: a sweep over channels.
 
 tinygen/kernels/numba_conv.py sends layers whose window row C*kH*kW is below THIN_WINDOW to the
 NumPy kernels. This script measures the two paths on the DCGAN's first-layer geometry (28x28 ->
@@ -75,7 +75,8 @@ def main():
     print(f"  {'C':>3} {'C*kH*kW':>8} {'numpy ms':>10} {'channels-last ms':>17} {'ratio':>7}")
     for c, width, numpy_ms, numba_ms in rows:
         print(f"  {c:3d} {width:8d} {numpy_ms:10.2f} {numba_ms:17.2f} {numba_ms / numpy_ms:7.2f}")
-    print(f"  numba_conv.THIN_WINDOW = {numba_conv.THIN_WINDOW}: narrower layers run NumPy's kernels")
+    print(f"  numba_conv.THIN_WINDOW = {numba_conv.THIN_WINDOW}: "
+          "narrower layers run NumPy's kernels")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,16 @@
 # kernels serve `Conv2d` and `ConvTranspose2d`, forward and backward. Then we read the two
 # accelerated versions of those kernels, a parallel CPU one compiled by **Numba** and a GPU one
 # written as a **tiled implicit GEMM** in CUDA, check that every backend gives the same numbers,
-# and time them.
+# and time them. The CPU version also shows where the time of a training step goes besides the
+# products: moving data between layouts, allocating memory, and the many small passes of batch
+# norm, which it fuses into one.
 #
 # Runs in about 4 s on a 2-core CPU (full, measured with nothing else running);
 # `TINYGEN_QUICK=1` runs it in about 3 s.
-# (The very first run on a machine also compiles the Numba kernels: about 20 s more, once, for
-# float32 and float64. The machine code is then cached on disk, in `tinygen/kernels/__pycache__`,
-# and later runs load it in a fraction of a second.)
+# (The very first run on a machine also compiles the Numba kernels it uses, in float32 and
+# float64: 7 to 8 s more, once, measured with an empty `NUMBA_CACHE_DIR`. The machine code is
+# then cached on disk, in `tinygen/kernels/__pycache__`, and later runs load it in a fraction of
+# a second.)
 
 # %%
 import ast
@@ -178,7 +181,7 @@ plot.save(fig, figure("12_im2col.png"))
 # | kernel | computes | as |
 # |---|---|---|
 # | `conv2d(x, w)` | $y$ | $W_{\text{mat}} \cdot \text{im2col}(x)$ |
-# | `conv2d_grad_input(g, w)` | $\partial L/\partial x$ | $\text{col2im}(W_{\text{mat}}^\top \cdot G)$ |
+# | `conv2d_grad_input(g, w)` | $\partial L/\partial x$ | $\text{col2im}(W_{\text{mat}}^\top G)$ |
 # | `conv2d_grad_weight(x, g)` | $\partial L/\partial w$ | $G \cdot \text{im2col}(x)^\top$ |
 #
 # **The transposed convolution** (`ConvTranspose2d`, the decoder's and generator's upsampling
@@ -243,10 +246,12 @@ print("gradgradcheck conv2d:", tg.gradgradcheck(lambda x, w: F.conv2d(x, w, stri
 # %% [markdown]
 # ## Numba: the loops compiled, in parallel
 #
-# NumPy's im2col is already loop-free in Python, but it moves data in several passes (pad, copy
-# each offset, transpose, reshape), each one a trip through memory. **Numba** compiles a Python
-# function that uses only loops, arithmetic and NumPy arrays to machine code (through LLVM, the
-# compiler behind clang), so that a plain loop runs at C speed:
+# NumPy's im2col is loop-free in Python, but it moves data in several passes (pad, copy each
+# offset, transpose, reshape), each one a trip through memory, and col2im needs as many to add
+# the copies back.
+# On a layer the size of the DCGAN's, those passes take about as long as the product itself.
+# **Numba** compiles a Python function that uses only loops, arithmetic and NumPy arrays to
+# machine code (through LLVM, the compiler behind clang), so that a plain loop runs at C speed:
 #
 # * `@njit` ("no Python") compiles the function the first time it is called, for the argument
 #   types it sees (float32 and float64 get separate machine code);
@@ -255,22 +260,247 @@ print("gradgradcheck conv2d:", tg.gradgradcheck(lambda x, w: F.conv2d(x, w, stri
 # * `cache=True` writes the machine code next to the source, in `__pycache__`, so the next
 #   process loads it instead of compiling again.
 #
-# tinygen's Numba backend (`tinygen/kernels/numba_conv.py`) keeps the GEMM in BLAS, which is
-# already at the machine's peak, and compiles the data movement around it. Here is its im2col:
-# one task per row $(c, i, j)$ of cols, each filling its row in one pass over the windows,
-# writing zeros where a window hangs over the border (no padded copy of the image).
+# tinygen's Numba backend (`tinygen/kernels/numba_conv.py`) leaves the products to BLAS, which
+# is already near the machine's peak, and compiles the data movement around them. Four choices
+# make that movement cheap: a memory layout in which a window is a few long runs, a split of the
+# work in which no two threads write the same place, buffers reused from call to call, and a
+# rule for the layers where all of this does not pay.
+#
+# ### Channels last: a window is a few long runs of memory
+#
+# An array stores its last axis contiguously. In the NCHW layout, the $C$ channels of one pixel
+# lie $H W$ floats apart, so a window ($C$ channels of $k_H \times k_W$ pixels) is $C k_H$
+# separate runs of only $k_W$ floats each. The numba kernels therefore first move the input,
+# once, to a zero-padded **channels-last** (NHWC) copy $\tilde x$ of shape $(N, H_p, W_p, C)$,
+# with $H_p = H + 2P_h$ and $W_p = W + 2P_w$. Its element $(n, h, v, c)$ sits at flat position
+#
+# $$\text{offset}(n, h, v, c) = \big((n H_p + h)\, W_p + v\big)\, C + c .$$
+#
+# They build the window matrix the other way round from NumPy's: one **row** per output pixel
+# $(n, p, q)$ and one **column** per $(i, j, c)$, column number $(i k_W + j) C + c$:
+#
+# $$\text{cols}_{(n,p,q),\,(i,j,c)} = \tilde x_{n,\; p s_h + i,\; q s_w + j,\; c} .$$
+#
+# (The code still calls it `cols`; up to the order of its columns it is the transpose of NumPy's
+# cols.) Fix one window $(n, p, q)$ and one kernel row $i$. As $(j, c)$ runs over its
+# $k_W C$ values, the column number is $i k_W C + (jC + c)$ and the offset is
+# $((n H_p + p s_h + i) W_p + q s_w) C + (jC + c)$: both count up by one from a fixed start.
+# So a window's row $i$ is **one contiguous run of $k_W C$ floats**, in the matrix and in
+# $\tilde x$ alike, and a whole row of cols is $k_H$ block copies. For the DCGAN's second layer
+# ($C = 64$, $4 \times 4$) that is 4 copies of 256 floats per window, where NCHW needs 256
+# copies of 4.
+#
+# A small example shows the order: one image of two $3 \times 3$ channels (channel 1 is
+# channel 0 plus 100), a $2 \times 2$ kernel, stride 1, no padding, so four windows.
 
 # %%
 numba_kernels = kernels.load("numba") if "numba" in tg.backend.available() else None
+two_channels = np.stack([np.arange(9.0), np.arange(9.0) + 100]).reshape(1, 2, 3, 3)
 if numba_kernels is not None:
-    print(inspect.getsource(numba_kernels._im2col.py_func))  # .py_func: the Python source
+    # The kernels' own helpers: x in NCHW -> the padded NHWC copy, and its window matrix.
+    channels_last = numba_kernels._padded_channels_last(two_channels, (0, 0), "padded")
+    print("the channels-last copy, one image row per line (pixel by pixel, channel by channel):")
+    for h in range(3):
+        print(f"   row {h}: " + " ".join(f"{v:3.0f}" for v in channels_last[0, h].ravel()))
+    windows = numba_kernels._window_matrix(two_channels, (2, 2), (1, 1), (0, 0))
+    print(f"\nthe window matrix, shape {windows.shape}: one row per window (p, q), "
+          "columns (i, j, c);\n'|' separates the two runs, kernel rows i = 0 and i = 1")
+    labels = [f"({i},{j},{c})" for i in range(2) for j in range(2) for c in range(2)]
+    print(" " * 10 + " ".join(labels[:4]) + " | " + " ".join(labels[4:]))
+    for row, (p, q) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        values = [f"{v:7.0f}" for v in windows[row]]
+        print(f"   ({p},{q})  " + " ".join(values[:4]) + " | " + " ".join(values[4:]))
 else:
     print("numba is not installed here: the numba backend is unavailable")
 
 # %% [markdown]
-# col2im runs in parallel over the (image, channel) planes instead: two windows can add into
-# the same pixel, so the rows of cols would race, but two planes never share a pixel.
+# Window $(0, 0)$ is `0 100 1 101` from the start of image row 0, then `3 103 4 104` from the
+# start of row 1: two runs of $k_W C = 4$ floats. Window $(0, 1)$ starts $s_w C = 2$ floats
+# further along the same rows.
 #
+# Flatten the weight with its columns in the same order, $W_{o,\,(i,j,c)} = w_{o,c,i,j}$, and
+# write $G_r$ for the upstream gradient with one row per output pixel,
+# $(G_r)_{(n,p,q),\,o} = g_{n,o,p,q}$. With $M = N \cdot OH \cdot OW$ output pixels and
+# $K = k_H k_W C$ columns, the three kernels are three products ($dW$ is $\partial L / \partial W$
+# as a matrix, reshaped to $w$'s shape at the end):
+#
+# | kernel | product | shapes |
+# |---|---|---|
+# | `conv2d` | $y^\top = W\, \text{cols}^\top$ | $(O \times K)(K \times M)$ |
+# | `conv2d_grad_input` | $\text{cols}_g = G_r W$, then col2im | $(M \times O)(O \times K)$ |
+# | `conv2d_grad_weight` | $dW = G_r^\top\, \text{cols}$ | $(O \times M)(M \times K)$ |
+#
+# A transposed operand costs no copy: `cols.T` is a view of the same memory with its strides
+# swapped, and NumPy passes it to BLAS as `cols` with the flag "transposed" (every BLAS product
+# takes such a flag per operand), so BLAS reads it in whatever order suits it. What the
+# kernels do copy is small or cheap: the weight (a few hundred KB), the upstream gradient, which
+# arrives in NCHW (one parallel pass to rows $G_r$; for $G_r^\top$ only whole
+# $OH \times OW$ planes move), and the forward's result $y^\top$, of shape $(O, N, OH, OW)$,
+# which becomes NCHW by moving whole planes too.
+#
+# Here is the loop that builds the window matrix (`.py_func` is the Python function that Numba
+# compiled, so `inspect` can show its source):
+
+# %%
+if numba_kernels is not None:
+    print(inspect.getsource(numba_kernels._windows.py_func))
+
+# %% [markdown]
+# `xp_rows` is $\tilde x$ seen as $(N, H_p, W_p C)$, a reshape without a copy, so
+# `xp_rows[b, p*sh + i, start:start + run]` is exactly one of the runs above, and the slice
+# assignment is one block copy. `prange` gives each thread whole output rows $(n, p)$: the
+# threads write different rows of cols and never meet.
+#
+# The input gradient runs the other way. Each entry of $\text{cols}_g = G_r W$ is the gradient
+# of one *copy* of a pixel, and col2im adds every copy back into its pixel:
+
+# %%
+if numba_kernels is not None:
+    print(inspect.getsource(numba_kernels._add_windows_back.py_func))
+
+# %% [markdown]
+# Windows overlap (with a $4 \times 4$ kernel at stride 2, a pixel lies in up to four of them),
+# so several windows of one image add into the same pixel. Had two threads run the same `+=`
+# at the same moment, each would read the old value, add its share and write it back, and one
+# of the two shares would be lost: a **race**. So this loop is parallel over **images** `b`:
+# every window of image $b$ is added by the one thread that owns $b$, and windows of different
+# images never share a pixel. That makes the scatter-add race-free with no locks and no atomic
+# additions. The cost is that a batch smaller than the number of cores leaves some idle.
+#
+# ### Buffers reused, and a window matrix kept for the backward
+#
+# The window matrix of the DCGAN's second layer at batch 64 is $3136 \times 1024$ float32 values,
+# 12.8 MB. A fresh array that size costs more than its bytes: the operating system hands its
+# memory over one 4 KB page at a time, at the first write to each page (a **page fault**, a trip
+# into the operating system, about 3,000 of them here), and takes it back when the array dies.
+# So the kernels keep a **workspace**: one buffer per role (the padded input, the window matrix,
+# the reordered gradient), grown to the largest layer seen and reused at every call. Only the
+# results they return are fresh arrays.
+#
+# The weight gradient $G_r^\top \cdot \text{cols}$ needs the window matrix of $x$, which the
+# forward already built. PyTorch keeps such intermediate results from the forward for the
+# backward (its **saved tensors**), and tinygen's `Conv2d` op does the same
+# (`tinygen/ops/conv.py`): when the backend offers `conv2d_keeping_windows` and a weight gradient
+# will be wanted, the forward builds cols in an array of its own and keeps it, and the backward
+# hands it to `conv2d_grad_weight_from_windows` instead of building it again. The price is
+# memory held from forward to backward, about $k_H k_W / s^2$ times the size of $x$ (4 times for
+# that layer), so a matrix larger than `SAVED_WINDOWS_LIMIT_BYTES` (64 MB) is not kept.
+#
+# ### Thin layers go to NumPy
+#
+# Not every layer gains. The DCGAN's first layer, `Conv2d(1, 64, 4, 2, 1)`, has one input
+# channel: a window row is 16 floats, four runs of 4. The product is cheap with so few columns,
+# so the time is all data movement, and copying 4 floats at a time window by window loses to
+# NumPy's im2col, which copies the whole batch in $k_H k_W = 16$ strided slices.
+# `bench/conv_thin.py` timed the three kernels on that geometry ($28 \times 28 \to 14 \times 14$,
+# 64 output channels, $4 \times 4$, stride 2, batch 64, float32), once by NumPy and once by the
+# channels-last kernels, as the number of input channels $C$ grows:
+#
+# | $C$ | 1 | 2 | 4 | 8 | 16 | 32 |
+# |---|---|---|---|---|---|---|
+# | $C k_H k_W$ | 16 | 32 | 64 | 128 | 256 | 512 |
+# | channels-last / numpy time | 1.63 | 1.46 | 1.12 | 0.91 | 0.72 | 0.64 |
+#
+# The two cross between $C = 4$ and $C = 8$, hence the rule `numba_conv.THIN_WINDOW = 128`: a
+# layer with $C k_H k_W < 128$ runs NumPy's kernels. In the DCGAN those are the first and the
+# last layer; the last, `ConvTranspose2d(64, 1, 4, 2, 1)`, is the input gradient of a
+# convolution whose input has one channel. The four layers as the kernels see them (a transposed
+# convolution as the convolution it is the gradient of), at batch 64:
+
+# %%
+dcgan_convolutions = {  # name: (x shape, w shape) of the underlying convolution, 4x4, stride 2
+    "D1 Conv2d(1, 64)": ((64, 1, 28, 28), (64, 1, 4, 4)),
+    "D2 Conv2d(64, 128)": ((64, 64, 14, 14), (128, 64, 4, 4)),
+    "G1 ConvTranspose2d(128, 64)": ((64, 64, 14, 14), (128, 64, 4, 4)),
+    "G2 ConvTranspose2d(64, 1)": ((64, 1, 28, 28), (64, 1, 4, 4)),
+}
+if numba_kernels is not None:
+    print(f"THIN_WINDOW = {numba_kernels.THIN_WINDOW}, SAVED_WINDOWS_LIMIT_BYTES = "
+          f"{conv_ops.SAVED_WINDOWS_LIMIT_BYTES / 2**20:.0f} MB")
+    print(f"{'layer':>28} {'C kH kW':>8}  {'kernels':>13}  {'window matrix (float32)':>24}")
+    for name, (x_shape, w_shape) in dcgan_convolutions.items():
+        n, c, h, _ = x_shape
+        window_width = c * w_shape[2] * w_shape[3]
+        out_pixels = n * (h // 2) * (h // 2)  # stride 2, padding 1, 4x4: OH = H / 2
+        thin = window_width < numba_kernels.THIN_WINDOW
+        size = f"{out_pixels} x {window_width}, {out_pixels * window_width * 4 / 1e6:.1f} MB"
+        print(f"{name:>28} {window_width:8d}  {'numpy' if thin else 'channels-last':>13}  "
+              f"{size:>24}")
+
+# %% [markdown]
+# ### Fused kernels: batch norm and leaky relu
+#
+# Convolutions are not the whole training step. `tinygen/nn/functional.py` writes batch norm
+# from primitives (mean, variance, subtract, divide, multiply, add): readable, and
+# differentiable to any order, but each primitive is an op that reads and writes the whole
+# activation, and its backward is more such ops. The numba backend has fused kernels instead
+# (`tinygen/kernels/numba_fused.py`, called by the ops in `tinygen/ops/fused.py`):
+#
+# * **batch norm, training**: one op. One parallel loop over the channels computes each
+#   channel's mean and variance and then $y = x \cdot \text{scale}_c + \text{shift}_c$. Its
+#   backward is one fused kernel too (below);
+# * **batch norm, evaluation**: with the running statistics fixed, it is a per-channel scale and
+#   shift, $x \cdot \gamma / \sqrt{\text{running var} + \epsilon} + (\beta - \text{running mean}
+#   \cdot \gamma / \sqrt{\text{running var} + \epsilon})$: one pass;
+# * **leaky relu**: one pass writes $y$; the backward is one pass too, the gradient times the
+#   slope (1 where $x > 0$, the negative slope elsewhere), read off the sign of the saved input.
+#
+# The derivative behind the fused backward: with $\sigma = \sqrt{\text{var} + \epsilon}$,
+# $\hat x = (x - \text{mean}) / \sigma$, $g = \partial L / \partial y$, and bars for means over
+# the batch and the pixels of one channel,
+#
+# $$\frac{\partial L}{\partial x} = \frac{\gamma}{\sigma}
+#   \left(g - \overline{g} - \hat x\; \overline{g \hat x}\right), \qquad
+#   \frac{\partial L}{\partial \gamma} = \sum g \hat x, \qquad
+#   \frac{\partial L}{\partial \beta} = \sum g .$$
+#
+# The two mean terms are there because the channel's mean and variance depend on every $x$ of
+# the channel. The kernel makes one pass for the two sums per channel and one that writes
+# $\partial L / \partial x$.
+#
+# A fused kernel returns numbers, not a graph of ops. So when the gradient must itself be
+# differentiated (`create_graph=True`, as for the contractive penalty of lesson 06), the batch
+# norm's backward is written with Tensor ops instead, the same formula, and gradients of
+# gradients stay exact. Leaky relu's does the same: a product of the gradient with a constant.
+# The numpy backend keeps the readable composites of `tinygen/nn/functional.py`, the reference
+# the fused kernels are checked against. Here, on a small batch in float64, against each other,
+# and by `gradgradcheck` on the numba backend:
+
+# %%
+bn_x = rng.standard_normal((8, 4, 5, 5))
+bn_gamma = rng.standard_normal(4)
+bn_beta = rng.standard_normal(4)
+bn_upstream = rng.standard_normal(bn_x.shape)
+
+
+def batch_norm_leaky(x, gamma, beta):
+    """Training-mode batch norm over the channels, then leaky relu with slope 0.2."""
+    return F.leaky_relu(F.batch_norm(x, None, None, gamma, beta, training=True), 0.2)
+
+
+def batch_norm_and_gradients(backend):
+    """y and dL/dx, dL/dgamma, dL/dbeta for a fixed upstream gradient, on one backend."""
+    with tg.backend.use(backend):
+        leaves = [tg.tensor(a, dtype="float64", requires_grad=True)
+                  for a in (bn_x, bn_gamma, bn_beta)]
+        y = batch_norm_leaky(*leaves)
+        y.backward(tg.tensor(bn_upstream, dtype="float64"))
+        return [y.numpy()] + [leaf.grad.numpy() for leaf in leaves]
+
+
+if numba_kernels is not None:
+    fused = batch_norm_and_gradients("numba")
+    composite = batch_norm_and_gradients("numpy")
+    for name, a, b in zip(["y", "dL/dx", "dL/dgamma", "dL/dbeta"], fused, composite):
+        print(f"fused (numba) vs composite (numpy) {name:>9}: largest difference "
+              f"{np.max(np.abs(a - b)):.1e}")
+    with tg.backend.use("numba"):
+        leaves = [tg.tensor(a, dtype="float64", requires_grad=True)
+                  for a in (bn_x, bn_gamma, bn_beta)]
+        print("gradgradcheck of batch norm + leaky relu on numba:",
+              tg.gradgradcheck(batch_norm_leaky, leaves, max_elements=pick(30, 8)))
+
+# %% [markdown]
 # ## CUDA: a tiled implicit GEMM
 #
 # On a GPU, tinygen never builds cols at all (`tinygen/kernels/cuda_conv.py`). A GPU runs
@@ -398,6 +628,19 @@ for name, seconds in tiny.items():
     print(f"tiny layer ({tiny_macs} multiply-adds), {name:>11}: {seconds * 1e3:8.3f} ms "
           f"({tiny['seven loops'] / seconds:7.0f}x faster than the loops)")
 print(f"the loops: {seconds_per_mac_loops * 1e9:.0f} ns per multiply-add")
+if numba_kernels is not None:
+    # C kH kW = 27 < THIN_WINDOW, so numba ran NumPy's kernel above. Force its channels-last
+    # kernel (as bench/conv_thin.py does) to see what the rule spares this layer.
+    kept_threshold = numba_kernels.THIN_WINDOW
+    numba_kernels.THIN_WINDOW = 0
+    try:
+        numba_kernels.conv2d(tiny_x, tiny_w, (1, 1), (1, 1))
+        forced = median_seconds(lambda: numba_kernels.conv2d(tiny_x, tiny_w, (1, 1), (1, 1)),
+                                pick(200, 50))
+    finally:
+        numba_kernels.THIN_WINDOW = kept_threshold
+    print(f"tiny layer, numba's channels-last kernel forced (THIN_WINDOW = 0): "
+          f"{forced * 1e3:.3f} ms, {forced / tiny['numpy']:.0f} times NumPy's time")
 
 # %% [markdown]
 # Now a real layer: the DCGAN discriminator's second convolution, `Conv2d(64, 128, 4, 2, 1)` on
@@ -436,15 +679,24 @@ for label, (transposed, x_shape, w_shape) in layers.items():
 
 # %% [markdown]
 # The seven loops would take minutes for one training step of one layer; im2col + GEMM takes
-# milliseconds: a factor of thousands, bought by letting BLAS do the arithmetic. Between NumPy and
-# Numba the difference is far smaller, and it depends on the machine: both wait on the same BLAS
-# product, and Numba only speeds up the data movement around it. `bench/conv.py` (which times
-# each kernel many times, alternating the backends) found them to tie on an idle 2-core laptop,
-# which is why tinygen's default on a CPU is `numpy` (it also never has to compile). Which one
-# wins on your machine depends on its cores, its BLAS and what else is running: look at the
-# ratios above, and run the lesson twice. On the tiny layer Numba loses to NumPy: waking its pool
-# of threads costs more than the work they share. Timings on a shared machine are noisy: trust a
-# ratio only when it is large or repeats. A GPU is where the next factor of a hundred lives.
+# milliseconds: a factor of thousands, bought by letting BLAS do the arithmetic. Between NumPy
+# and Numba the difference is far smaller, because both wait on the same BLAS products: Numba
+# wins only in the data movement around them, which is where the channels-last windows, the
+# race-free scatter-add, the reused buffers and the saved window matrix pay. `bench/conv.py`,
+# which times each kernel many times, alternating the backends, measured numba's time on D2
+# (forward and both gradients) at <<D2_RATIO>> times NumPy's. On a whole DCGAN training step
+# (`bench/dcgan_step.py`, where the fused batch norm and leaky relu count too) numba took
+# <<STEP_RATIO>> times NumPy's time, and <<TORCH_RATIO>> times PyTorch's on the same CPU. That
+# is why numba is now tinygen's default on a CPU, with numpy kept as the readable reference and
+# the fallback where numba is not installed.
+#
+# Which one wins on your machine depends on its cores, its BLAS and what else is running: look
+# at the ratios above, and run the lesson twice. Timings on a shared machine are noisy: trust a
+# ratio only when it is large or repeats. And a parallel kernel has a fixed cost: forced onto
+# the channels-last kernel, the tiny layer above is many times slower than NumPy's (the line
+# printed above), because waking a pool of threads costs more than the work they share. That
+# is the THIN_WINDOW rule again, at a smaller scale. A GPU is where the next factor of a
+# hundred lives.
 
 # %%
 fig = plot.new_figure(11, 4)
@@ -452,6 +704,7 @@ tiny_axes, layer_axes = fig.subplots(1, 2, width_ratios=[2, 3])
 names = list(tiny)
 tiny_axes.bar(names, [tiny[n] * 1e3 for n in names], color=[f"C{k}" for k in range(len(names))])
 tiny_axes.set_yscale("log")
+tiny_axes.set_ylim(top=max(tiny.values()) * 1e3 * 3)  # room for the labels above the bars
 tiny_axes.set_ylabel("forward time (ms, log scale)")
 tiny_axes.set_title(f"tiny layer, {tiny_macs} multiply-adds")
 for k, n in enumerate(names):
@@ -471,6 +724,7 @@ for k, name in enumerate(implementations):
 short_names = ["D2: Conv2d(64, 128)", "G1: ConvTranspose2d(128, 64)"]
 layer_axes.set_xticks(np.arange(len(layers)), short_names)
 layer_axes.set_yscale("log")
+layer_axes.set_ylim(top=max(max(t.values()) for t in timings.values()) * 1e3 * 3)
 layer_axes.set_ylabel("forward + backward time (ms, log scale)")
 layer_axes.set_title(f"DCGAN layers, batch {batch}")
 layer_axes.legend(fontsize=8, loc="center right")
@@ -538,15 +792,25 @@ print(f"elapsed {time.perf_counter() - started:.1f} s")
 # 1. **Stride and padding in im2col.** In the worked example, call `numpy_conv.im2col` with
 #    `stride=(2, 2)`, then with `padding=(1, 1)`. How many columns are there, and where do the
 #    zeros of the padding appear?
-# 2. **Where the time goes.** Time `numpy_conv.im2col` alone and the product
-#    `w.reshape(128, -1) @ cols` alone for the D2 layer. Which dominates, and how does that explain
-#    the numba / numpy ratio?
-# 3. **Threads.** Run the lesson with `NUMBA_NUM_THREADS=1` (and with `OPENBLAS_NUM_THREADS=1`) in
+# 2. **Where the time goes now.** Build the D2 layer's `x (64, 64, 14, 14)` and
+#    `w (128, 64, 4, 4)` in float32, and with `median_seconds` time the window matrix alone,
+#    `cols = numba_conv._window_matrix(x, (4, 4), (2, 2), (1, 1))` (import `numba_conv` from
+#    `tinygen.kernels`), and the product alone, `numba_conv._weight_matrix(w) @ cols.T`. Then the
+#    same for NumPy: `numpy_conv.im2col(x, (4, 4), (2, 2), (1, 1))` and
+#    `w.reshape(128, -1) @ cols`. The two products do the same arithmetic in the same BLAS: how
+#    much of the forward's numba / numpy ratio do the two window builds explain, and what is
+#    left (look at what `_conv2d_from_windows` does after the product)?
+# 3. **Where would you put THIN_WINDOW?** Run `python bench/conv_thin.py` (a few seconds; it
+#    prints the table of the Numba section, measured on your machine). At which $C$ does the
+#    ratio cross 1 here, and what value of `numba_conv.THIN_WINDOW` would you choose? Run it
+#    again with `NUMBA_NUM_THREADS=1`: does the crossing move, and which way would more cores
+#    move it?
+# 4. **Threads.** Run the lesson with `NUMBA_NUM_THREADS=1` (and with `OPENBLAS_NUM_THREADS=1`) in
 #    the environment. Which backend slows down, and by how much?
-# 4. **Read the simulator's threads.** In `SIMULATOR_CHECK`, make the layer bigger
+# 5. **Read the simulator's threads.** In `SIMULATOR_CHECK`, make the layer bigger
 #    (`x (8, 16, 14, 14)`, `w (32, 16, 4, 4)`) and watch the time grow. With `TILE = 16` in
 #    `cuda_conv.py`, how many blocks and threads does the forward launch for it (M, K, P as in the
 #    text)? Why must a 32 x 32 tile be the largest (look up the CUDA limit of threads per block)?
-# 5. **Your own transposed convolution.** Build `F.conv_transpose2d(x, w, stride=2, padding=1)` for
+# 6. **Your own transposed convolution.** Build `F.conv_transpose2d(x, w, stride=2, padding=1)` for
 #    a random `x (1, 3, 7, 7)` and `w (3, 2, 4, 4)` from `numpy_conv.conv2d_grad_input` alone and
 #    check it against tinygen's. What output shape do you need to pass, and why?

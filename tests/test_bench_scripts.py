@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     "fused_ops.py",
     "dcgan_step.py",
     "first_step.py",
+    "dcgan_memory.py",
     "autoencoders.py",
     "vae.py",
     "gan_toy.py",

@@ -1,6 +1,6 @@
-"""Batch norm and leaky relu under the numba backend (the fused kernels: one op for the training forward, one for
-evaluation, a fused first derivative and a composite one when create_graph=True) against the numpy
-backend (tinygen/nn/functional.py's composite of primitives), which is the reference here.
+"""Batch norm and leaky relu under the numba backend (the fused kernels: one op for the training
+forward, one for evaluation, a fused first derivative and a composite one when create_graph=True)
+against the numpy backend (tinygen/nn/functional.py's composite of primitives), which is the reference here.
 
 - BatchNorm1d on (N, C) and (N, C, L), BatchNorm2d on (N, C, H, W); train and eval; affine or
   not; momentum 0.1 and None (the cumulative average); float32 and float64: outputs, gradients of
@@ -300,3 +300,22 @@ def test_fused_leaky_relu_gradcheck_and_gradgradcheck():
     with tg.backend.use("numba"):
         assert tg.gradcheck(lambda a: F.leaky_relu(a, 0.2), x)
         assert tg.gradgradcheck(lambda a: F.leaky_relu(a, 0.2) ** 2, x)
+
+
+@pytest.mark.parametrize("shape", [(5, 600), (4, 300, 2)], ids=["NC_three_column_blocks", "NCL"])
+def test_wide_batch_norm1d_under_numba_equals_the_numpy_backend(shape):
+    # (N, C) inputs run a kernel that hands each thread blocks of 256 columns: C = 600 spans three
+    values = np.random.default_rng(3).standard_normal(shape) * 3 + 1
+    upstream = np.random.default_rng(4).standard_normal(shape)
+    results = {}
+    for name in ("numpy", "numba"):
+        with tg.backend.use(name):
+            layer = nn.BatchNorm1d(shape[1]).double()
+            layer.weight.data[:] = np.linspace(0.5, 2, shape[1])
+            x = _f64(values)
+            y = layer(x)
+            y.backward(_f64(upstream, requires_grad=False))
+            results[name] = (y.data, x.grad.data, layer.weight.grad.data, layer.bias.grad.data,
+                             layer.running_var.data.copy())
+    for got, expected in zip(results["numba"], results["numpy"]):
+        _assert_close(got, expected, np.float64, "wide batch norm")

@@ -1,4 +1,4 @@
-"""Convolution kernels for the CPU with Numba: channels-last window matrices around one BLAS product.
+"""Convolution kernels for the CPU with Numba: channels-last window matrices around BLAS products.
 
 Same maths and signatures as numpy_conv.py (read that first); NCHW arrays in and out. What differs
 is the layout inside. A convolution is one matrix product between the weight and a matrix of input
@@ -11,10 +11,12 @@ and the window matrix has one row per output pixel (n, p, q) and one column per 
 so every window row is kH runs of kW*C contiguous floats (one block copy each), and the
 input-gradient's scatter-add moves the same blocks back. With the weight as
 W[o, (i, j, c)] = w[o, c, i, j] the three kernels are three products:
-    conv2d               y^T  = W    @ cols^T       (O, N*OH*OW): channel-first, one plane copy to NCHW
-    conv2d_grad_input    cols = gy_r @ W            gy_r[(n, p, q), o] = gy[n, o, p, q]; then col2im
-    conv2d_grad_weight   W'   = gy^T @ cols         gy^T[o, (n, p, q)] = gy[n, o, p, q]
-NumPy passes the transposed operands to BLAS as flags, so no product needs a transpose copy.
+    conv2d               y_cf  = W     @ cols^T     (O, N*OH*OW), then planes copied to NCHW
+    conv2d_grad_input    cols  = gy_cl @ W          then added back into the image (col2im)
+    conv2d_grad_weight   W'    = gy_cf @ cols       (O, kH*kW*C), then reordered to (O, C, kH, kW)
+where gy_cl[(n, p, q), o] = gy[n, o, p, q] is gy moved channels-last and gy_cf[o, (n, p, q)] the
+same values channel-first: both are copies of gy, made in one parallel pass, and much smaller
+than the window matrix. cols^T is not a copy: NumPy hands it to BLAS with a transpose flag.
 
 The loops are parallel over images or image rows, so that no two threads write the same element
 (the scatter-add included: each image's gradient belongs to one thread). The window matrix and the
@@ -165,6 +167,12 @@ def _padded_channels_last(x, padding, role):
     return xp
 
 
+def _channels_last_rows(a, role):
+    """a (N, C, H, W) -> a workspace array (N*H*W, C): one row of C channels per pixel."""
+    n, c, h, w = a.shape
+    return _padded_channels_last(a, (0, 0), role).reshape(n * h * w, c)
+
+
 def _window_matrix(x, kernel, stride, padding, fresh=False):
     """x (N, C, H, W) -> cols (N*OH*OW, kH*kW*C) (see the module docstring): a workspace array,
     or with fresh=True one of its own that the caller may keep."""
@@ -232,9 +240,9 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding):
         return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
     ph, pw = padding
     dtype = np.result_type(gy.dtype, w.dtype)  # as NumPy's product would give
-    gy_rows = _padded_channels_last(gy, (0, 0), "gy_rows").reshape(n * oh * ow, o)
+    gy_channels_last = _channels_last_rows(gy, "gy")  # (N*OH*OW, O)
     cols = _buffer("cols", (n * oh * ow, kh * kw * c), dtype)
-    np.matmul(gy_rows, _weight_matrix(w), out=cols)  # (N*OH*OW, kH*kW*C), BLAS
+    np.matmul(gy_channels_last, _weight_matrix(w), out=cols)  # (N*OH*OW, kH*kW*C), BLAS
     gxp = _buffer("padded", (n, h + 2 * ph, wd + 2 * pw, c), dtype)
     _add_windows_back(cols, kh, kw, stride[0], stride[1], oh, ow, gxp)
     gx = np.empty(x_shape, dtype=dtype)
@@ -254,12 +262,12 @@ def conv2d_grad_weight(x, gy, w_shape, stride, padding):
 def conv2d_grad_weight_from_windows(cols, gy, w_shape):
     """dL/dw from the window matrix of x (conv2d_keeping_windows) and dL/dy -> (O, C, kH, kW)."""
     o, c, kh, kw = w_shape
-    gy_channel_first = _swapped(gy, "gy_rows").reshape(o, -1)  # (O, N*OH*OW)
+    gy_channel_first = _swapped(gy, "gy").reshape(o, -1)  # (O, N*OH*OW)
     gw = gy_channel_first @ cols  # (O, kH*kW*C), BLAS
     return np.ascontiguousarray(gw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
 # The numba backend's fused kernels (tinygen/ops/fused.py looks for them).
 from .numba_fused import (  # noqa: E402, F401
-    batch_norm_train, batch_norm_train_backward, leaky_relu, scale_shift,
+    batch_norm_train, batch_norm_train_backward, leaky_relu, leaky_relu_backward, scale_shift,
 )

@@ -1,4 +1,4 @@
-"""Fused kernels for the CPU with Numba: batch norm and leaky relu, one op where composites take ten.
+"""Fused kernels for the CPU with Numba: batch norm and leaky relu, one op where composites take 10.
 
 tinygen/nn/functional.py writes batch norm from primitives (mean, var, sub, div, mul, add), which
 is readable and differentiable to any order, but costs ~8 passes over the activations forward and
@@ -13,8 +13,9 @@ Statistics are accumulated in float64, whatever the input dtype.
         gbias = sum g,  gweight = sum g x_hat,
         gx = weight / sqrt(var + eps) * (g - gbias / M - x_hat * gweight / M)
     scale_shift(x, scale, shift)                -> x * scale_c + shift_c   (evaluation mode)
-    leaky_relu(x, negative_slope)               -> y, slope   with y = x * slope and slope = 1
-                                                   where x > 0, negative_slope elsewhere
+    leaky_relu(x, negative_slope)               -> y = x * slope, slope = 1 where x > 0, else
+                                                   negative_slope
+    leaky_relu_backward(g, x, negative_slope)   -> g * slope
 
 The ops that call them (tinygen/ops/fused.py) fall back to composites when a graph of the
 gradient is needed, so second derivatives stay exact.
@@ -77,6 +78,66 @@ def _train_backward(g, x, mean, var, weight, eps, gx, gweight, gbias):
         gbias[ch] = sum_g
 
 
+COLUMNS = 256  # channels per task in the (N, C) kernels below
+
+
+@njit(parallel=True, cache=True, fastmath=SUMS_IN_ANY_ORDER)
+def _train_forward_columns(x, weight, bias, eps, y, mean, var):
+    """_train_forward for x (N, C): a task owns a block of columns and walks down the rows, so
+    that memory is read in order (one column at a time would jump a whole row per value)."""
+    n, c = x.shape
+    for block in prange((c + COLUMNS - 1) // COLUMNS):
+        c0 = block * COLUMNS
+        c1 = min(c, c0 + COLUMNS)
+        total = np.zeros(c1 - c0)
+        for b in range(n):
+            for ch in range(c0, c1):
+                total[ch - c0] += x[b, ch]
+        mu = total / n
+        squares = np.zeros(c1 - c0)
+        for b in range(n):
+            for ch in range(c0, c1):
+                d = x[b, ch] - mu[ch - c0]
+                squares[ch - c0] += d * d
+        sigma2 = squares / n
+        scale = weight[c0:c1] / np.sqrt(sigma2 + eps)
+        shift = bias[c0:c1] - mu * scale
+        for b in range(n):
+            for ch in range(c0, c1):
+                y[b, ch] = x[b, ch] * scale[ch - c0] + shift[ch - c0]
+        for ch in range(c0, c1):
+            mean[ch] = mu[ch - c0]
+            var[ch] = sigma2[ch - c0]
+
+
+@njit(parallel=True, cache=True, fastmath=SUMS_IN_ANY_ORDER)
+def _train_backward_columns(g, x, mean, var, weight, eps, gx, gweight, gbias):
+    """_train_backward for x (N, C), by blocks of columns as _train_forward_columns."""
+    n, c = x.shape
+    for block in prange((c + COLUMNS - 1) // COLUMNS):
+        c0 = block * COLUMNS
+        c1 = min(c, c0 + COLUMNS)
+        inv_std = 1.0 / np.sqrt(var[c0:c1].astype(np.float64) + eps)
+        sum_g = np.zeros(c1 - c0)
+        sum_g_xhat = np.zeros(c1 - c0)
+        for b in range(n):
+            for ch in range(c0, c1):
+                k = ch - c0
+                sum_g[k] += g[b, ch]
+                sum_g_xhat[k] += g[b, ch] * (x[b, ch] - mean[ch]) * inv_std[k]
+        scale = weight[c0:c1] * inv_std
+        mean_g = sum_g / n
+        mean_g_xhat = sum_g_xhat / n
+        for b in range(n):
+            for ch in range(c0, c1):
+                k = ch - c0
+                x_hat = (x[b, ch] - mean[ch]) * inv_std[k]
+                gx[b, ch] = scale[k] * (g[b, ch] - mean_g[k] - x_hat * mean_g_xhat[k])
+        for ch in range(c0, c1):
+            gweight[ch] = sum_g_xhat[ch - c0]
+            gbias[ch] = sum_g[ch - c0]
+
+
 @njit(parallel=True, cache=True)
 def _scale_shift(x, scale, shift, y):
     n, c, length = x.shape
@@ -88,15 +149,21 @@ def _scale_shift(x, scale, shift, y):
 
 
 @njit(parallel=True, cache=True)
-def _leaky_relu(x, negative_slope, y, slope):
-    """One pass over flat x: slope = 1 or negative_slope by the sign of x, and y = x * slope."""
-    one = x.dtype.type(1)  # (a float64 literal would turn float32 arithmetic into float64)
+def _leaky_relu(x, negative_slope, y):
+    """y = x where x > 0, negative_slope * x elsewhere; x and y flat."""
     chunk = 16384
     for start in prange((x.size + chunk - 1) // chunk):
         for k in range(start * chunk, min(x.size, (start + 1) * chunk)):
-            s = one if x[k] > 0 else negative_slope
-            slope[k] = s
-            y[k] = x[k] * s
+            y[k] = x[k] if x[k] > 0 else negative_slope * x[k]
+
+
+@njit(parallel=True, cache=True)
+def _leaky_relu_backward(g, x, negative_slope, gx):
+    """gx = g where x > 0, negative_slope * g elsewhere; all flat."""
+    chunk = 16384
+    for start in prange((x.size + chunk - 1) // chunk):
+        for k in range(start * chunk, min(x.size, (start + 1) * chunk)):
+            gx[k] = g[k] if x[k] > 0 else negative_slope * g[k]
 
 
 def _as_ncl(a):
@@ -107,25 +174,32 @@ def _as_ncl(a):
 
 def batch_norm_train(x, weight, bias, eps):
     """Normalise x (N, C, ...) with its batch statistics; -> y (like x), mean (C,), var (C,)."""
-    y = np.empty(x.shape, dtype=x.dtype)
+    x3 = _as_ncl(x)
+    y = np.empty(x3.shape, dtype=x.dtype)
     mean = np.empty(x.shape[1], dtype=x.dtype)
     var = np.empty(x.shape[1], dtype=x.dtype)
-    _train_forward(_as_ncl(x), weight.astype(x.dtype, copy=False),
-                   bias.astype(x.dtype, copy=False), float(eps), y.reshape(_as_ncl(x).shape),
-                   mean, var)
-    return y, mean, var
+    weight, bias = weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False)
+    if x3.shape[2] == 1:  # (N, C): by blocks of columns
+        _train_forward_columns(x3[:, :, 0], weight, bias, float(eps), y[:, :, 0], mean, var)
+    else:
+        _train_forward(x3, weight, bias, float(eps), y, mean, var)
+    return y.reshape(x.shape), mean, var
 
 
 def batch_norm_train_backward(g, x, mean, var, weight, eps):
     """Gradients of batch_norm_train's y: g (like x) -> gx (like x), gweight (C,), gbias (C,)."""
-    gx = np.empty(x.shape, dtype=x.dtype)
+    x3 = _as_ncl(x)
+    g3 = _as_ncl(g.astype(x.dtype, copy=False))
+    gx = np.empty(x3.shape, dtype=x.dtype)
     gweight = np.empty(x.shape[1], dtype=x.dtype)
     gbias = np.empty(x.shape[1], dtype=x.dtype)
-    x3 = _as_ncl(x)
-    _train_backward(_as_ncl(g.astype(x.dtype, copy=False)), x3, mean, var,
-                    weight.astype(x.dtype, copy=False), float(eps), gx.reshape(x3.shape),
-                    gweight, gbias)
-    return gx, gweight, gbias
+    weight = weight.astype(x.dtype, copy=False)
+    if x3.shape[2] == 1:
+        _train_backward_columns(g3[:, :, 0], x3[:, :, 0], mean, var, weight, float(eps),
+                                gx[:, :, 0], gweight, gbias)
+    else:
+        _train_backward(g3, x3, mean, var, weight, float(eps), gx, gweight, gbias)
+    return gx.reshape(x.shape), gweight, gbias
 
 
 def scale_shift(x, scale, shift):
@@ -138,9 +212,19 @@ def scale_shift(x, scale, shift):
 
 
 def leaky_relu(x, negative_slope):
-    """-> y = x * slope, and slope (1 where x > 0, negative_slope elsewhere), both like x."""
+    """y = x where x > 0, negative_slope * x elsewhere (one pass; y is like x)."""
     x = np.ascontiguousarray(x)
     y = np.empty(x.shape, dtype=x.dtype)
-    slope = np.empty(x.shape, dtype=x.dtype)
-    _leaky_relu(x.reshape(-1), x.dtype.type(negative_slope), y.reshape(-1), slope.reshape(-1))
-    return y, slope
+    _leaky_relu(x.reshape(-1), x.dtype.type(negative_slope), y.reshape(-1))
+    return y
+
+
+def leaky_relu_backward(g, x, negative_slope):
+    """dL/dx of leaky_relu from dL/dy = g: g times the slope (1 where x > 0, else the negative
+    slope)."""
+    x = np.ascontiguousarray(x)
+    g = np.ascontiguousarray(g, dtype=x.dtype)
+    gx = np.empty(x.shape, dtype=x.dtype)
+    _leaky_relu_backward(g.reshape(-1), x.reshape(-1), x.dtype.type(negative_slope),
+                         gx.reshape(-1))
+    return gx

@@ -34,7 +34,8 @@ def _is_int(value):
 # A backend may also export conv2d_keeping_windows / conv2d_grad_weight_from_windows (numba does):
 # the forward then keeps its window matrix of x for the weight gradient, as PyTorch saves tensors
 # for backward, so that the gradient skips rebuilding it (bench/dcgan_step.py: see
-# ARCHITECTURE.md). The matrix is kH*kW times the size of x; above this size it is not kept.
+# ARCHITECTURE.md). The matrix holds about kH*kW / (sH*sW) times as many values as x (4x for the
+# DCGAN's 4x4 stride-2 layers); above this size it is not kept.
 SAVED_WINDOWS_LIMIT_BYTES = 64 * 2**20
 
 

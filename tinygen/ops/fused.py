@@ -82,15 +82,20 @@ class LeakyReLU(Function):
     """y = x * slope, slope = 1 where x > 0 and negative_slope elsewhere (a constant of the op)."""
 
     def forward(self, x, negative_slope, kernels):
-        y, self.slope = kernels.leaky_relu(x, negative_slope)
-        return y
+        self.negative_slope, self.kernels = negative_slope, kernels
+        return kernels.leaky_relu(x, negative_slope)
 
     def backward(self, grad):
-        return grad * Tensor._wrap(self.slope, False)  # dy/dx = slope
+        (x,) = self.inputs
+        if not is_grad_enabled():  # dy/dx = slope, in one fused pass
+            gx = self.kernels.leaky_relu_backward(grad.data, x.data, self.negative_slope)
+            return Tensor._wrap(gx, False)
+        slope = np.where(x.data > 0, 1.0, self.negative_slope).astype(x.dtype)
+        return grad * Tensor._wrap(slope, False)  # differentiable in grad; slope is constant
 
 
 def leaky_relu(x, negative_slope, kernels):
-    """Fused leaky relu: one pass for y and the slope its backward needs."""
+    """Fused leaky relu: one pass forward, one pass backward."""
     return LeakyReLU.apply(x, negative_slope=negative_slope, kernels=kernels)
 
 
