@@ -25,7 +25,7 @@ def leaky_relu(x, negative_slope=0.01):
     Written as x times a constant slope per element (1 or negative_slope): the gradient is that
     slope, and the product is ~10x faster than np.where on a random sign pattern.
     """
-    fused = fused_ops.kernels_with("leaky_relu")  # one pass for y and slope (numba), or None
+    fused = fused_ops.kernels_with("leaky_relu")  # one-pass kernels (numba), or None
     if fused is not None:
         return fused_ops.leaky_relu(x, negative_slope, fused)
     slope = (x.data > 0).astype(x.dtype)
