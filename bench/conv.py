@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 import tinygen as tg
-from machine import machine_report
+from machine import machine_report, prepare_torch_device, torch_device_report
 from tinygen import kernels as tg_kernels
 
 try:
@@ -83,6 +83,11 @@ LAYERS = [
     ("G2 ConvTranspose2d(64, 1, 4, 2, 1)", True, 64, 1, 14),
 ]
 KERNEL_NAMES = ["forward", "grad_input", "grad_weight"]
+
+
+# What the device line says of the torch baseline when it runs on a GPU.
+HOW_TIMED_ON_GPU = ("inputs on the GPU before timing, torch.cuda.synchronize() after every "
+                    "timed call")
 
 
 def backends():
@@ -113,27 +118,6 @@ def kernel_calls(k, transposed, x, w, gy):
         "grad_input": lambda: k.conv2d_grad_input(gy, w, x.shape, STRIDE, PADDING),
         "grad_weight": lambda: k.conv2d_grad_weight(x, gy, w.shape, STRIDE, PADDING),
     }
-
-
-def why_no_torch_cuda():
-    """Why torch cannot run on a CUDA GPU here, or None when it can."""
-    if torch is None:
-        return "torch is not installed"
-    if not torch.cuda.is_available():
-        return (f"torch {torch.__version__} finds no CUDA GPU (torch.cuda.is_available() is "
-                "False)")
-    return None
-
-
-def torch_device_report(device):
-    """One line saying where the torch baseline runs, and how it is timed there."""
-    if device == "cpu":
-        return f"torch baseline device: cpu ({torch.get_num_threads()} threads)"
-    cudnn = torch.backends.cudnn
-    return (f"torch baseline device: cuda, {torch.cuda.get_device_name()} (torch CUDA "
-            f"{torch.version.cuda}, cuDNN {cudnn.version()}, enabled {cudnn.enabled}, "
-            f"benchmark {cudnn.benchmark}, TF32 {cudnn.allow_tf32}); inputs on the GPU before "
-            "timing, torch.cuda.synchronize() after every timed call")
 
 
 def synchronized(call):
@@ -328,15 +312,7 @@ def main():
     parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
                         help="where the torch baseline runs (cuda: cuDNN on the GPU)")
     args = parser.parse_args()
-    if args.torch_device == "cuda":
-        # Asked for a GPU baseline and none is here: say so in one line, before any slow work.
-        reason = why_no_torch_cuda()
-        if reason:
-            parser.exit(2, f"{parser.prog}: error: --torch-device cuda: {reason}\n")
-        # Full float32 in cuDNN and cuBLAS, as every other implementation here computes (TF32
-        # keeps 10 mantissa bits: about 1e-3 relative error, beyond the checks' 1e-4).
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    prepare_torch_device(parser, args.torch_device, torch)
     load_start = os.getloadavg()[0]
 
     names = backends()
@@ -365,7 +341,7 @@ def main():
     for line in machine_report(names, load_start, torch):
         print(line)
     if torch is not None:
-        print(torch_device_report(args.torch_device))
+        print(torch_device_report(args.torch_device, torch, HOW_TIMED_ON_GPU))
     print(f"checks: {checks}")
     for table in tables:
         print_table(*table)

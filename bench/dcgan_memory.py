@@ -29,17 +29,8 @@ except ImportError:
 STEP_CODE = r"""
 import json, resource, sys, time
 sys.path.insert(0, BENCH)
-import numpy as np
-import tinygen as tg
-from tinygen import nn
-from dcgan_step import build, TinygenGAN, TorchGAN
-rng = np.random.default_rng(0)
-real = rng.uniform(-1, 1, (BATCH, 1, 28, 28)).astype(np.float32)
-z = rng.standard_normal((BATCH, 100)).astype(np.float32)
-tg.manual_seed(0)
-G, D = build(nn)
-g_state, d_state = G.state_dict(), D.state_dict()
-del G, D
+from dcgan_step import starting_point, TinygenGAN, TorchGAN
+real, z, g_state, d_state = starting_point(BATCH)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 if IMPL == "torch":
     gan = TorchGAN(g_state, d_state, real, z, "cpu")

@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 import tinygen as tg
-from machine import machine_report
+from machine import machine_report, prepare_torch_device, torch_device_report
 from tinygen import kernels as tg_kernels
 from tinygen import nn
 
@@ -57,6 +57,11 @@ except ImportError:
     torch = None
 
 Z_DIM, LR, BETAS = 100, 2e-4, (0.5, 0.999)
+
+
+# What the device line says of the torch baseline when it runs on a GPU.
+HOW_TIMED_ON_GPU = ("models, optimizer state and data on the GPU, torch.cuda.synchronize() at "
+                    "the end of every step")
 
 
 def build(layers):
@@ -73,6 +78,17 @@ def build(layers):
         layers.Flatten(), layers.Linear(128 * 7 * 7, 1),
     )
     return G, D
+
+
+def starting_point(batch):
+    """The fixed batch of real images and noise, and one initialisation of G and D (PyTorch's
+    default rules) as state dicts, shared by every copy: -> real, z, g_state, d_state."""
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    z = rng.standard_normal((batch, Z_DIM)).astype(np.float32)
+    tg.manual_seed(0)
+    G, D = build(nn)
+    return real, z, G.state_dict(), D.state_dict()
 
 
 class TinygenGAN:
@@ -142,27 +158,6 @@ class TorchGAN:
         return loss_d.item(), loss_g.item()
 
 
-def why_no_torch_cuda():
-    """Why torch cannot run on a CUDA GPU here, or None when it can."""
-    if torch is None:
-        return "torch is not installed"
-    if not torch.cuda.is_available():
-        return (f"torch {torch.__version__} finds no CUDA GPU (torch.cuda.is_available() is "
-                "False)")
-    return None
-
-
-def torch_device_report(device):
-    """One line saying where the torch baseline runs, and how it is timed there."""
-    if device == "cpu":
-        return f"torch baseline device: cpu ({torch.get_num_threads()} threads)"
-    cudnn = torch.backends.cudnn
-    return (f"torch baseline device: cuda, {torch.cuda.get_device_name()} (torch CUDA "
-            f"{torch.version.cuda}, cuDNN {cudnn.version()}, benchmark {cudnn.benchmark}, "
-            f"TF32 {cudnn.allow_tf32}); models, optimizer state and data on the GPU, "
-            "torch.cuda.synchronize() at the end of every step")
-
-
 def backends():
     """The tinygen backends to time: every available one except cuda in numba's simulator."""
     names = [name for name in tg.backend.available()
@@ -181,23 +176,10 @@ def main():
     parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
                         help="where the torch baseline step runs (cuda: on the GPU, cuDNN)")
     args = parser.parse_args()
-    if args.torch_device == "cuda":
-        # Asked for a GPU baseline and none is here: say so in one line, before any slow work.
-        reason = why_no_torch_cuda()
-        if reason:
-            parser.exit(2, f"{parser.prog}: error: --torch-device cuda: {reason}\n")
-        # Full float32 in cuDNN and cuBLAS, as tinygen computes (TF32 keeps 10 mantissa bits:
-        # about 1e-3 relative error, beyond the loss check's 1e-4).
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    prepare_torch_device(parser, args.torch_device, torch)
     load_start = os.getloadavg()[0]
 
-    rng = np.random.default_rng(0)
-    real = rng.uniform(-1, 1, (args.batch, 1, 28, 28)).astype(np.float32)
-    z = rng.standard_normal((args.batch, Z_DIM)).astype(np.float32)
-    tg.manual_seed(0)
-    G0, D0 = build(nn)  # one initialisation (PyTorch's default rules), shared by every copy
-    g_state, d_state = G0.state_dict(), D0.state_dict()
+    real, z, g_state, d_state = starting_point(args.batch)
 
     names = backends()
     impls = {name: TinygenGAN(g_state, d_state, name, real, z) for name in names}
@@ -235,7 +217,7 @@ def main():
     for line in machine_report(names, load_start, torch):
         print(line)
     if torch is not None:
-        print(torch_device_report(args.torch_device))
+        print(torch_device_report(args.torch_device, torch, HOW_TIMED_ON_GPU))
     print("checks: first two steps' losses (loss_d, loss_g) equal numpy's: "
           + ", ".join(f"{name} max |diff| {d:.1e}" for name, d in deviation.items())
           + f"  (step 1: loss_d {reference[0, 0]:.6f}, loss_g {reference[0, 1]:.6f})")

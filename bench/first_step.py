@@ -31,15 +31,9 @@ start = time.perf_counter()
 import tinygen as tg
 imported = time.perf_counter() - start
 sys.path.insert(0, BENCH)
-import numpy as np
-from tinygen import nn
-from dcgan_step import build, TinygenGAN
-rng = np.random.default_rng(0)
-real = rng.uniform(-1, 1, (BATCH, 1, 28, 28)).astype(np.float32)
-z = rng.standard_normal((BATCH, 100)).astype(np.float32)
-tg.manual_seed(0)
-G, D = build(nn)
-gan = TinygenGAN(G.state_dict(), D.state_dict(), BACKEND, real, z)
+from dcgan_step import starting_point, TinygenGAN
+real, z, g_state, d_state = starting_point(BATCH)
+gan = TinygenGAN(g_state, d_state, BACKEND, real, z)
 seconds = []
 for _ in range(STEPS + 1):
     start = time.perf_counter()

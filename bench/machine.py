@@ -26,3 +26,34 @@ def machine_report(backend_names, load_start, torch):
     if settings:
         lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     return lines
+
+
+def prepare_torch_device(parser, device, torch):
+    """Check that torch can run the baseline on `device` ('cpu' or 'cuda'), before any slow work.
+
+    For cuda: exit with a one-line error (status 2) when torch finds no GPU, and switch TF32 off
+    in cuDNN and cuBLAS, so that the GPU computes in full float32 as tinygen does (TF32 keeps 10
+    mantissa bits: about 1e-3 relative error, beyond the benches' 1e-4 checks)."""
+    if device != "cuda":
+        return
+    if torch is None:
+        reason = "torch is not installed"
+    elif not torch.cuda.is_available():
+        reason = (f"torch {torch.__version__} finds no CUDA GPU "
+                  "(torch.cuda.is_available() is False)")
+    else:
+        reason = None
+    if reason:
+        parser.exit(2, f"{parser.prog}: error: --torch-device cuda: {reason}\n")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def torch_device_report(device, torch, how_timed):
+    """One line saying where the torch baseline runs, and (on a GPU) how it is timed there."""
+    if device == "cpu":
+        return f"torch baseline device: cpu ({torch.get_num_threads()} threads)"
+    cudnn = torch.backends.cudnn
+    return (f"torch baseline device: cuda, {torch.cuda.get_device_name()} (torch CUDA "
+            f"{torch.version.cuda}, cuDNN {cudnn.version()}, enabled {cudnn.enabled}, "
+            f"benchmark {cudnn.benchmark}, TF32 {cudnn.allow_tf32}); {how_timed}")

@@ -1,6 +1,7 @@
 """Batch norm and leaky relu under the numba backend (the fused kernels: one op for the training
 forward, one for evaluation, a fused first derivative and a composite one when create_graph=True)
-against the numpy backend (tinygen/nn/functional.py's composite of primitives), which is the reference here.
+against the numpy backend (tinygen/nn/functional.py's composite of primitives), the reference
+here.
 
 - BatchNorm1d on (N, C) and (N, C, L), BatchNorm2d on (N, C, H, W); train and eval; affine or
   not; momentum 0.1 and None (the cumulative average); float32 and float64: outputs, gradients of
