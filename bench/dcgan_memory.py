@@ -80,6 +80,11 @@ def main():
         row = "".join(f"{results[impl, batch]['peak_mb']:12.0f}{results[impl, batch]['step']:10.4f}"
                       for impl in impls)
         print(f"  {batch:6d}{row}")
+    for batch in args.batch:
+        numba, base = results["numba", batch], results["numpy", batch]
+        print(f"  batch {batch}: ratio numba / numpy: memory "
+              f"{numba['peak_mb'] / base['peak_mb']:.2f}, step time "
+              f"{numba['step'] / base['step']:.2f}")
     if torch is not None:
         for batch in args.batch:
             numba, base = results["numba", batch], results["torch", batch]
