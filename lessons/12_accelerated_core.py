@@ -297,8 +297,8 @@ print("gradgradcheck conv2d:", tg.gradgradcheck(lambda x, w: F.conv2d(x, w, stri
 numba_kernels = kernels.load("numba") if "numba" in tg.backend.available() else None
 two_channels = np.stack([np.arange(9.0), np.arange(9.0) + 100]).reshape(1, 2, 3, 3)
 if numba_kernels is not None:
-    # The kernels' own helpers: x in NCHW -> the padded NHWC copy, and its window matrix.
-    channels_last = numba_kernels._padded_channels_last(two_channels, (0, 0), "padded")
+    # The NHWC copy (no padding here: the example has none), then the kernels' window matrix.
+    channels_last = two_channels.transpose(0, 2, 3, 1)
     print("the channels-last copy, one image row per line (pixel by pixel, channel by channel):")
     for h in range(3):
         print(f"   row {h}: " + " ".join(f"{v:3.0f}" for v in channels_last[0, h].ravel()))
@@ -346,10 +346,12 @@ if numba_kernels is not None:
     print(inspect.getsource(numba_kernels._windows.py_func))
 
 # %% [markdown]
-# `xp_rows` is $\tilde x$ seen as $(N, H_p, W_p C)$, a reshape without a copy, so
-# `xp_rows[b, p*sh + i, start:start + run]` is exactly one of the runs above, and the slice
-# assignment is one block copy. `prange` gives each thread whole output rows $(n, p)$: the
-# threads write different rows of cols and never meet.
+# Each task of `prange` takes one image $b$. It first copies the image into `xp`, its padded
+# channels-last copy $\tilde x_b$ stored as $(H_p, W_p C)$: for the DCGAN's second layer that is
+# $16 \times 16 \times 64$ floats, 64 KB, small enough to stay in the core's cache while it is
+# read. Then `xp[p*sh + i, start:start + run]` is exactly one of the runs above, and the slice
+# assignment is one block copy. The threads write different images' rows of cols and never
+# meet.
 #
 # The input gradient runs the other way. Each entry of $\text{cols}_g = G_r W$ is the gradient
 # of one *copy* of a pixel, and col2im adds every copy back into its pixel:
@@ -365,7 +367,9 @@ if numba_kernels is not None:
 # of the two shares would be lost: a **race**. So this loop is parallel over **images** `b`:
 # every window of image $b$ is added by the one thread that owns $b$, and windows of different
 # images never share a pixel. That makes the scatter-add race-free with no locks and no atomic
-# additions. The cost is that a batch smaller than the number of cores leaves some idle.
+# additions. The task adds into a padded channels-last buffer of its own, again small enough for
+# the cache, and at the end copies its inside to the NCHW gradient. The cost of one task per
+# image is that a batch smaller than the number of cores leaves some cores idle.
 #
 # ### Buffers reused, and a window matrix kept for the backward
 #
@@ -373,9 +377,9 @@ if numba_kernels is not None:
 # 12.8 MB. A fresh array that size costs more than its bytes: the operating system hands its
 # memory over one 4 KB page at a time, at the first write to each page (a **page fault**, a trip
 # into the operating system, about 3,000 of them here), and takes it back when the array dies.
-# So the kernels keep a **workspace**: one buffer per role (the padded input, the window matrix,
-# the reordered gradient), grown to the largest layer seen and reused at every call. Only the
-# results they return are fresh arrays.
+# So the kernels keep a **workspace**: one buffer per role (the window matrix, the reordered
+# upstream gradient), grown to the largest layer seen and reused at every call. Only the results
+# they return are fresh arrays.
 #
 # The weight gradient $G_r^\top \cdot \text{cols}$ needs the window matrix of $x$, which the
 # forward already built. PyTorch keeps such intermediate results from the forward for the

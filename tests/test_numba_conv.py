@@ -296,7 +296,7 @@ def test_importing_tinygen_compiles_no_numba_kernel(tmp_path):
         found = {f"{name}.{attr}": obj.signatures
                  for name, module in list(sys.modules.items()) if name.startswith("tinygen")
                  for attr, obj in vars(module).items() if isinstance(obj, Dispatcher)}
-        assert sum(name.startswith(k.__name__) for name in found) >= 5, found
+        assert sum(name.startswith(k.__name__) for name in found) >= 4, found
         compiled = {name: sigs for name, sigs in found.items() if sigs != []}
         print("dispatchers", len(found))
         print("compiled", compiled)

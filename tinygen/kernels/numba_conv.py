@@ -18,10 +18,12 @@ where gy_cl[(n, p, q), o] = gy[n, o, p, q] is gy moved channels-last and gy_cf[o
 same values channel-first: both are copies of gy, made in one parallel pass, and much smaller
 than the window matrix. cols^T is not a copy: NumPy hands it to BLAS with a transpose flag.
 
-The loops are parallel over images or image rows, so that no two threads write the same element
-(the scatter-add included: each image's gradient belongs to one thread). The window matrix and the
-padded copies live in workspace buffers reused from call to call (allocating ~10 MB per call costs
-page faults every time); what a kernel returns is always a fresh array.
+The loops are parallel over images or planes, so that no two threads write the same element (the
+scatter-add included: each image's gradient belongs to one thread). The padded channels-last copy
+of an image lives only inside the task that uses it (tens of KB: it stays in the core's cache).
+The window matrix and the copies of gy live in workspace buffers reused from call to call
+(allocating ~10 MB per call costs page faults every time); what a kernel returns is always a
+fresh array.
 
 Compiled on first use with cache=True, so a later process loads the machine code from disk.
 Nothing compiles at import.
@@ -52,47 +54,55 @@ THIN_WINDOW = 128
 
 
 # ---------------------------------------------------------------------------------------------
-# Data movement: the parallel loops. Each writes every element of its output (no zeroing first).
+# Data movement: the parallel loops. Each writes every element of its output.
 # ---------------------------------------------------------------------------------------------
 
 @njit(parallel=True, cache=True)
-def _to_padded_channels_last(x, ph, pw, xp):
-    """xp[n, h + ph, w + pw, c] = x[n, c, h, w], and 0 in the border. x (N, C, H, W) contiguous."""
-    n, c, h, w = x.shape
-    hp, wp = xp.shape[1], xp.shape[2]
+def _to_channels_last(a, out):
+    """out[n, h, w, c] = a[n, c, h, w]: NCHW -> NHWC, one image per task."""
+    n, c, h, w = a.shape
     for b in prange(n):
-        for r in range(hp):
-            for col in range(wp):
-                inside = ph <= r < ph + h and pw <= col < pw + w
+        for r in range(h):
+            for col in range(w):
                 for ch in range(c):
-                    xp[b, r, col, ch] = x[b, ch, r - ph, col - pw] if inside else 0
+                    out[b, r, col, ch] = a[b, ch, r, col]
 
 
 @njit(parallel=True, cache=True)
-def _windows(xp_rows, kh, kw, sh, sw, oh, ow, cols):
-    """cols[(n, p, q), (i, j, c)] = xp[n, p*sh + i, q*sw + j, c]: the window matrix.
+def _windows(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+    """cols[(n, p, q), (i, j, c)] = xp[n, p*sh + i, q*sw + j, c]: the window matrix, where xp is
+    x (N, C, H, W) zero-padded and channels-last.
 
-    xp_rows is xp seen as (N, H + 2 ph, (W + 2 pw) * C): a window's row i is one contiguous run."""
-    c = cols.shape[1] // (kh * kw)
+    One task per image: it first copies its image into a padded channels-last buffer of its own
+    (tens of KB, so it stays in the core's cache), in which a window's row i is one contiguous
+    run of kW*C floats, then copies those runs into the image's rows of cols."""
+    n, c, h, w = x.shape
     run = kw * c  # one window row: kw pixels of c channels
-    for task in prange(xp_rows.shape[0] * oh):  # one output row (image b, row p) per task
-        b = task // oh
-        p = task % oh
-        for q in range(ow):
-            row = task * ow + q
-            start = q * sw * c
-            for i in range(kh):
-                cols[row, i * run:(i + 1) * run] = xp_rows[b, p * sh + i, start:start + run]
+    for b in prange(n):
+        xp = np.zeros((h + 2 * ph, (w + 2 * pw) * c), dtype=x.dtype)  # (row, (column, channel))
+        for r in range(h):
+            for col in range(w):
+                for ch in range(c):
+                    xp[r + ph, (col + pw) * c + ch] = x[b, ch, r, col]
+        for p in range(oh):
+            for q in range(ow):
+                row = (b * oh + p) * ow + q
+                start = q * sw * c
+                for i in range(kh):
+                    cols[row, i * run:(i + 1) * run] = xp[p * sh + i, start:start + run]
 
 
 @njit(parallel=True, cache=True)
-def _add_windows_back(cols, kh, kw, sh, sw, oh, ow, gxp):
-    """gxp[n, p*sh + i, q*sw + j, c] = sum of cols[(n, p, q), (i, j, c)]: the adjoint of _windows.
+def _add_windows_back(cols, kh, kw, sh, sw, ph, pw, oh, ow, gx):
+    """gx[n, c, h, w] = sum of the entries cols[(n, p, q), (i, j, c)] with p*sh + i = h + ph and
+    q*sw + j = w + pw: the adjoint of _windows (col2im), written to NCHW gx.
 
-    Parallel over images, so that each image's pixels are added to by one thread only."""
-    n, hp, wp, c = gxp.shape
+    One task per image, so that each image's pixels are added to by one thread only (no races):
+    it adds its windows into a zeroed padded channels-last buffer of its own, then copies the
+    inside of that buffer to gx in NCHW order."""
+    n, c, h, w = gx.shape
     for b in prange(n):
-        gxp[b] = 0
+        gxp = np.zeros((h + 2 * ph, w + 2 * pw, c), dtype=gx.dtype)
         for p in range(oh):
             for q in range(ow):
                 row = (b * oh + p) * ow + q
@@ -102,18 +112,11 @@ def _add_windows_back(cols, kh, kw, sh, sw, oh, ow, gxp):
                         col = q * sw + j
                         base = (i * kw + j) * c
                         for ch in range(c):
-                            gxp[b, r, col, ch] += cols[row, base + ch]
-
-
-@njit(parallel=True, cache=True)
-def _crop_to_channels_first(gxp, ph, pw, gx):
-    """gx[n, c, h, w] = gxp[n, h + ph, w + pw, c]: back to NCHW, dropping the padding."""
-    n, c, h, w = gx.shape
-    for b in prange(n):
+                            gxp[r, col, ch] += cols[row, base + ch]
         for r in range(h):
             for col in range(w):
                 for ch in range(c):
-                    gx[b, ch, r, col] = gxp[b, r + ph, col + pw, ch]
+                    gx[b, ch, r, col] = gxp[r + ph, col + pw, ch]
 
 
 @njit(parallel=True, cache=True)
@@ -158,19 +161,12 @@ def clear_workspace():
 # The three kernels.
 # ---------------------------------------------------------------------------------------------
 
-def _padded_channels_last(x, padding, role):
-    """x (N, C, H, W) -> a workspace array (N, H + 2 ph, W + 2 pw, C) holding x, 0 around it."""
-    n, c, h, w = x.shape
-    ph, pw = padding
-    xp = _buffer(role, (n, h + 2 * ph, w + 2 * pw, c), x.dtype)
-    _to_padded_channels_last(np.ascontiguousarray(x), ph, pw, xp)
-    return xp
-
-
 def _channels_last_rows(a, role):
     """a (N, C, H, W) -> a workspace array (N*H*W, C): one row of C channels per pixel."""
     n, c, h, w = a.shape
-    return _padded_channels_last(a, (0, 0), role).reshape(n * h * w, c)
+    out = _buffer(role, (n, h, w, c), a.dtype)
+    _to_channels_last(np.ascontiguousarray(a), out)
+    return out.reshape(n * h * w, c)
 
 
 def _window_matrix(x, kernel, stride, padding, fresh=False):
@@ -180,10 +176,10 @@ def _window_matrix(x, kernel, stride, padding, fresh=False):
     kh, kw = kernel
     oh = output_size(h, kh, stride[0], padding[0])
     ow = output_size(w, kw, stride[1], padding[1])
-    xp = _padded_channels_last(x, padding, "padded")
     shape = (n * oh * ow, kh * kw * c)
     cols = np.empty(shape, x.dtype) if fresh else _buffer("cols", shape, x.dtype)
-    _windows(xp.reshape(n, xp.shape[1], -1), kh, kw, stride[0], stride[1], oh, ow, cols)
+    _windows(np.ascontiguousarray(x), kh, kw, stride[0], stride[1], padding[0], padding[1],
+             oh, ow, cols)
     return cols
 
 
@@ -234,7 +230,7 @@ def conv2d_keeping_windows(x, w, stride, padding):
 def conv2d_grad_input(gy, w, x_shape, stride, padding):
     """dL/dx from dL/dy.  gy (N, O, OH, OW), w (O, C, kH, kW) -> (N, C, H, W)."""
     n, o, oh, ow = gy.shape
-    _, c, h, wd = x_shape
+    c = x_shape[1]
     kh, kw = w.shape[2:]
     if c * kh * kw < THIN_WINDOW:
         return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
@@ -243,10 +239,8 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding):
     gy_channels_last = _channels_last_rows(gy, "gy")  # (N*OH*OW, O)
     cols = _buffer("cols", (n * oh * ow, kh * kw * c), dtype)
     np.matmul(gy_channels_last, _weight_matrix(w), out=cols)  # (N*OH*OW, kH*kW*C), BLAS
-    gxp = _buffer("padded", (n, h + 2 * ph, wd + 2 * pw, c), dtype)
-    _add_windows_back(cols, kh, kw, stride[0], stride[1], oh, ow, gxp)
     gx = np.empty(x_shape, dtype=dtype)
-    _crop_to_channels_first(gxp, ph, pw, gx)
+    _add_windows_back(cols, kh, kw, stride[0], stride[1], ph, pw, oh, ow, gx)
     return gx
 
 
