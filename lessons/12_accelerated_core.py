@@ -16,7 +16,7 @@
 # Runs in about 4 s on a 2-core CPU (full, measured with nothing else running);
 # `TINYGEN_QUICK=1` runs it in about 3 s.
 # (The very first run on a machine also compiles the Numba kernels it uses, in float32 and
-# float64: 7 to 8 s more, once, measured with an empty `NUMBA_CACHE_DIR`. The machine code is
+# float64: about 8 s more, once, measured with an empty `NUMBA_CACHE_DIR`. The machine code is
 # then cached on disk, in `tinygen/kernels/__pycache__`, and later runs load it in a fraction of
 # a second.)
 
