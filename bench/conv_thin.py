@@ -11,11 +11,10 @@ TINYGEN_QUICK=1 runs batch 4 and C = 1, 4 with few repeats.
 """
 import argparse
 import os
-import time
 
 import numpy as np
 
-from machine import machine_report
+from machine import interleaved_medians, machine_report
 from tinygen.kernels import numba_conv, numpy_conv
 
 STRIDE, PADDING, OUT_CHANNELS = (2, 2), (1, 1), 64
@@ -57,15 +56,8 @@ def main():
                  "channels-last": lambda: channels_last(x, w, gy)}
         for call in calls.values():
             call()  # compile, allocate the workspace
-        times = {name: [] for name in calls}
-        for _ in range(args.blocks):
-            for name, call in calls.items():
-                for _ in range(args.repeats):
-                    start = time.perf_counter()
-                    call()
-                    times[name].append(time.perf_counter() - start)
-        ms = {name: float(np.median(t)) * 1e3 for name, t in times.items()}
-        rows.append((c, c * 16, ms["numpy"], ms["channels-last"]))
+        seconds = interleaved_medians(calls, args.blocks, args.repeats)
+        rows.append((c, c * 16, seconds["numpy"] * 1e3, seconds["channels-last"] * 1e3))
 
     print(f"conv 28x28 -> 14x14, C -> {OUT_CHANNELS} channels, 4x4, stride 2, padding 1, batch "
           f"{args.batch}, float32: forward + grad_input + grad_weight, median of {args.blocks} "

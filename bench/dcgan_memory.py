@@ -12,14 +12,11 @@ rough scale, and bench/dcgan_step.py for ratios.
 TINYGEN_QUICK=1 runs batch 8 with 3 steps.
 """
 import argparse
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import tinygen.kernels.numba_conv  # noqa: F401  (sets the threading layer the report prints)
-from machine import machine_report
+from machine import json_from_subprocess, machine_report
 
 try:
     import torch
@@ -50,11 +47,7 @@ print(json.dumps({"peak_mb": (peak - before) / 1024, "step": later[len(later) //
 def run(impl, batch, steps, bench):
     code = (STEP_CODE.replace("BENCH", repr(bench)).replace("BATCH", str(batch))
             .replace("STEPS", str(steps)).replace("IMPL", repr(impl)))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=1800)
-    if done.returncode != 0:
-        raise SystemExit(f"{impl} at batch {batch} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_from_subprocess(code, f"{impl} at batch {batch}")
 
 
 def main():

@@ -15,15 +15,12 @@ step costs at most 1 s more than the later ones.
 TINYGEN_QUICK=1 runs batch 8 and 2 later steps.
 """
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import tinygen.kernels.numba_conv  # noqa: F401  (sets the threading layer the report prints)
-from machine import machine_report
+from machine import json_from_subprocess, machine_report
 
 STEP_CODE = r"""
 import json, sys, time
@@ -56,14 +53,6 @@ print(json.dumps(compiled))
 """
 
 
-def run(code, env):
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=900)
-    if done.returncode != 0:
-        raise SystemExit(f"subprocess failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main():
     quick = os.environ.get("TINYGEN_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,13 +68,13 @@ def main():
         env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
         env.pop("TINYGEN_BACKEND", None)
-        compiled = run(IMPORT_CODE, env)
+        compiled = json_from_subprocess(IMPORT_CODE, "the import check", env)
         for label, backend in (("numba, process 1 (compiles)", "numba"),
                                ("numba, process 2 (cached)", "numba"),
                                ("numpy", "numpy")):
             code = STEP_CODE.replace("BENCH", repr(bench)).replace("BATCH", str(args.batch))
             code = code.replace("STEPS", str(args.steps)).replace("BACKEND", repr(backend))
-            results[label] = run(code, env)
+            results[label] = json_from_subprocess(code, label, env)
         cache_files = sum(1 for p in Path(cache_dir).rglob("*") if p.suffix in (".nbi", ".nbc"))
 
     print(f"First DCGAN step (bench/dcgan_step.py, batch {args.batch}, float32) in fresh processes "

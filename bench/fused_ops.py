@@ -18,12 +18,11 @@ TINYGEN_QUICK=1 runs batch 4 with few repeats.
 """
 import argparse
 import os
-import time
 
 import numpy as np
 
 import tinygen as tg
-from machine import machine_report
+from machine import interleaved_medians, machine_report
 from tinygen import nn
 
 
@@ -77,15 +76,8 @@ def main():
                 scale = max(1.0, float(np.abs(expected).max()))
                 np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * scale,
                                            err_msg=name)
-        times = {backend: [] for backend in calls}
-        for _ in range(args.blocks):
-            for backend, call in calls.items():
-                for _ in range(args.repeats):
-                    start = time.perf_counter()
-                    call()
-                    times[backend].append(time.perf_counter() - start)
-        ms = {backend: float(np.median(t)) * 1e3 for backend, t in times.items()}
-        rows.append((name, shape, ms["numpy"], ms["numba"]))
+        seconds = interleaved_medians(calls, args.blocks, args.repeats)
+        rows.append((name, shape, seconds["numpy"] * 1e3, seconds["numba"] * 1e3))
 
     print(f"Fused numba ops vs the composites, float32, forward + backward through autograd "
           f"(eval: forward under no_grad); median of {args.blocks} blocks x {args.repeats} calls")

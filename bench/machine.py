@@ -1,5 +1,11 @@
 """What every benchmark prints about the machine it ran on (shared by bench/*.py)."""
+import json
 import os
+import subprocess
+import sys
+import time
+
+import numpy as np
 
 
 def machine_report(backend_names, load_start, torch):
@@ -57,3 +63,27 @@ def torch_device_report(device, torch, how_timed):
     return (f"torch baseline device: cuda, {torch.cuda.get_device_name()} (torch CUDA "
             f"{torch.version.cuda}, cuDNN {cudnn.version()}, enabled {cudnn.enabled}, "
             f"benchmark {cudnn.benchmark}, TF32 {cudnn.allow_tf32}); {how_timed}")
+
+
+def interleaved_medians(calls, blocks, repeats):
+    """{name: median seconds} of calls {name: call with no arguments}, timed in `blocks` rounds
+    that take each call `repeats` times in turn (the machine's speed drifts: interleaving lets
+    every call see the same drift, so their ratio holds)."""
+    times = {name: [] for name in calls}
+    for _ in range(blocks):
+        for name, call in calls.items():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def json_from_subprocess(code, what, env=None, timeout=1800):
+    """Run `python -c code` in a fresh process and return the JSON its last line prints; exit
+    with its stderr, naming `what`, if it fails."""
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

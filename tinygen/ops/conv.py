@@ -11,6 +11,7 @@ import numpy as np
 
 from ..autograd import Function, is_grad_enabled
 from ..backend import get_kernels
+from ..kernels.numpy_conv import output_size
 from ..tensor import Tensor
 
 
@@ -42,8 +43,8 @@ SAVED_WINDOWS_LIMIT_BYTES = 64 * 2**20
 def _window_bytes(x, w, stride, padding):
     n, c, h, wd = x.shape
     kh, kw = w.shape[2:]
-    oh = (h + 2 * padding[0] - kh) // stride[0] + 1
-    ow = (wd + 2 * padding[1] - kw) // stride[1] + 1
+    oh = output_size(h, kh, stride[0], padding[0])
+    ow = output_size(wd, kw, stride[1], padding[1])
     return n * oh * ow * c * kh * kw * x.itemsize
 
 
@@ -51,14 +52,15 @@ class Conv2d(Function):
     def forward(self, x, w, stride, padding):
         self.stride, self.padding = stride, padding
         kernels = get_kernels()
-        self.windows = None
+        self.saved_windows = None  # or (kernel module, window matrix of x), for the backward
         keeps = (hasattr(kernels, "conv2d_keeping_windows") and is_grad_enabled()
                  and self.needs_input_grad[1]
                  and _window_bytes(x, w, stride, padding) <= SAVED_WINDOWS_LIMIT_BYTES)
         if not keeps:
             return kernels.conv2d(x, w, stride, padding)
-        y, self.windows = kernels.conv2d_keeping_windows(x, w, stride, padding)
-        self.windows_kernels = kernels
+        y, windows = kernels.conv2d_keeping_windows(x, w, stride, padding)
+        if windows is not None:  # None: a thin layer, which the backend ran without windows
+            self.saved_windows = (kernels, windows)
         return y
 
     def backward(self, grad):
@@ -69,9 +71,8 @@ class Conv2d(Function):
             grad_x = ConvGradInput.apply(grad, w, x_shape=x.shape, stride=self.stride,
                                          padding=self.padding)
         if self.needs_input_grad[1]:
-            saved = None if self.windows is None else (self.windows_kernels, self.windows)
             grad_w = ConvGradWeight.apply(x, grad, w_shape=w.shape, stride=self.stride,
-                                          padding=self.padding, saved_windows=saved)
+                                          padding=self.padding, saved_windows=self.saved_windows)
         return grad_x, grad_w
 
 
