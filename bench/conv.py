@@ -92,8 +92,7 @@ HOW_TIMED_ON_GPU = ("inputs on the GPU before timing, torch.cuda.synchronize() a
 
 def backends():
     """The tinygen backends to time: every available one except cuda in numba's simulator."""
-    return [name for name in tg.backend.available()
-            if not (name == "cuda" and tg_kernels.is_simulated())]
+    return tg.backend.available(simulated=False)
 
 
 def layer_shapes(transposed, c_in, c_out, size, batch):

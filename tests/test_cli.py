@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygen import cli
+from tinygen import backend, cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -48,7 +48,9 @@ def test_sample_from_an_autoencoder_checkpoint_writes_reconstructions(trained_ae
 def test_info_lists_backends_and_where_mnist_is(capsys):
     assert cli.main(["info"]) == 0
     text = capsys.readouterr().out
-    assert "numpy  available" in text
+    for entry in backend.status():  # one line per registered backend, from the registry
+        assert f"  {entry.name:6s} ({entry.device}) " in text
+    assert "numpy  (cpu) available" in text
     assert "MNIST train:" in text
 
 

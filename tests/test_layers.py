@@ -280,7 +280,7 @@ def test_batch_norm_without_affine_has_no_parameters_and_only_normalises(rng):
     layer = nn.BatchNorm2d(3, affine=False)
     assert list(layer.parameters()) == []
     assert layer.weight is None and layer.bias is None
-    assert list(layer.state_dict()) == ["running_mean", "running_var"]
+    assert list(layer.state_dict()) == ["running_mean", "running_var", "num_batches_tracked"]
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
     axes = _channel_axes(x)
     expected = batch_norm_ref(x, x.mean(axis=axes), x.var(axis=axes), None, None, 1e-5)
@@ -290,12 +290,14 @@ def test_batch_norm_without_affine_has_no_parameters_and_only_normalises(rng):
 @pytest.mark.parametrize("cls", [nn.BatchNorm1d, nn.BatchNorm2d])
 def test_batch_norm_state_dict_keys_and_initial_values_follow_pytorch(cls):
     state = cls(4).state_dict()
-    assert list(state) == ["weight", "bias", "running_mean", "running_var"]
+    assert list(state) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     expected = {"weight": np.ones(4), "bias": np.zeros(4), "running_mean": np.zeros(4),
                 "running_var": np.ones(4)}
     for key, value in expected.items():
         np.testing.assert_array_equal(state[key], value)
         assert state[key].dtype == np.float32
+    assert state["num_batches_tracked"].shape == ()
+    assert state["num_batches_tracked"].dtype == np.int64 and state["num_batches_tracked"] == 0
 
 
 @pytest.mark.parametrize("layer, shape", [

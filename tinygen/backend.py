@@ -6,40 +6,51 @@
     with tinygen.backend.use("cuda"):    # ... or only inside the block
         ...
 
-The default is the fastest backend that works here, as measured (kernels.DEFAULT_ORDER): cuda on
-a real GPU, otherwise numba (numpy, the readable reference, is the last resort).
+The default is the fastest backend that works here, as measured (the order of kernels.REGISTRY):
+cuda on a real GPU, otherwise numba (numpy, the readable reference, is the last resort).
 Asking for one that cannot run falls back to the next that can, with one warning saying why.
 Models and layers never name a backend.
 """
 import os
 import warnings
+from collections import namedtuple
 
 from . import kernels
+
+BackendStatus = namedtuple("BackendStatus", "name device available why_not simulated")
 
 _current = None  # the name in use, chosen on first need
 _warned = set()
 
 
-def available():
-    """The backends that can run on this machine (in kernels.NAMES order)."""
-    names = []
-    for name in kernels.NAMES:
+def available(simulated=True):
+    """The backends that can run on this machine, fastest first (kernels.REGISTRY's order).
+
+    simulated=False leaves out the ones that run only in an emulator (cuda under
+    NUMBA_ENABLE_CUDASIM=1): correct, but too slow to time or to choose by default.
+    """
+    return [entry.name for entry in status() if entry.available
+            and (simulated or not entry.simulated)]
+
+
+def status():
+    """One BackendStatus per registered backend: its name, "cpu" or "gpu", whether it can run here,
+    why not (or ""), and whether it runs only in a simulator. What `tinygen info` prints."""
+    report = []
+    for name, entry in kernels.REGISTRY.items():
         try:
             kernels.load(name)
-        except kernels.BackendUnavailable:
+        except kernels.BackendUnavailable as reason:
+            report.append(BackendStatus(name, entry.device, False, str(reason), False))
             continue
-        names.append(name)
-    return names
+        report.append(BackendStatus(name, entry.device, True, "", entry.simulated()))
+    return report
 
 
 def _default():
-    """The first backend of kernels.DEFAULT_ORDER that runs here (never the CUDA simulator)."""
-    names = available()
-    for name in kernels.DEFAULT_ORDER:
-        if name not in names or (name == "cuda" and kernels.is_simulated()):
-            continue
-        return name
-    return "numpy"
+    """The fastest backend that runs here for real (never the CUDA simulator)."""
+    fast = available(simulated=False)
+    return fast[0] if fast else "numpy"
 
 
 def _resolve(name):

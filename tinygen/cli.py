@@ -203,12 +203,13 @@ def sample(args):
 def info(args):
     print(f"tinygen {__version__}, numpy {np.__version__}")
     print(f"backend in use: {backend.current()}")
-    for name in kernels.NAMES:
-        try:
-            kernels.load(name)
-            print(f"  {name:6s} available")
-        except kernels.BackendUnavailable as reason:
-            print(f"  {name:6s} not available: {reason}")
+    for entry in backend.status():
+        if not entry.available:
+            print(f"  {entry.name:6s} ({entry.device}) not available: {entry.why_not}")
+        elif entry.simulated:
+            print(f"  {entry.name:6s} ({entry.device}) available, in a simulator (slow)")
+        else:
+            print(f"  {entry.name:6s} ({entry.device}) available")
     for split in ("train", "test"):
         folder = find_mnist(split)
         where = f"found in {folder}" if folder else "not found: it will be downloaded on first use"
@@ -229,7 +230,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=kernels.NAMES, help="conv kernels (default: the fastest)")
+    p.add_argument("--backend", choices=kernels.names(), help="conv kernels (default: the fastest)")
     p.add_argument("--data", default=None,
                    help="folder with the MNIST IDX files, or 'bundled' for the packaged subset "
                         "(default: search TINYGEN_DATA and the cache, then download)")

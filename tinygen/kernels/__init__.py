@@ -1,4 +1,4 @@
-"""Kernel backends: the same three convolution functions on plain arrays, in three implementations.
+"""Kernel backends: the same three convolution functions on plain arrays, in several implementations.
 
     numpy   numpy_conv.py   im2col + one matrix product; the readable reference, always available
     numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels: channels-last window
@@ -7,27 +7,105 @@
     cuda    cuda_conv.py    numba.cuda GPU kernels
                             (arrays are copied to the device and back per call)
 
-Every backend module exports conv2d(x, w, stride, padding), conv2d_grad_input(gy, w, x_shape,
-stride, padding) and conv2d_grad_weight(x, gy, w_shape, stride, padding). Which one runs is chosen
-in tinygen/backend.py; nothing else asks. Optional extras, used where a backend has them:
-conv2d_keeping_windows / conv2d_grad_weight_from_windows (tinygen/ops/conv.py) and the fused
-batch_norm_train, batch_norm_train_backward, scale_shift and leaky_relu (tinygen/ops/fused.py).
+Every backend module provides the functions of `ConvKernels` below; which one runs is chosen in
+tinygen/backend.py, and nothing else asks. Adding a backend is one new module plus one
+`register(Backend(...))` line at the end of this file: the switch, `tinygen info`, the
+`--backend` option and the tests all loop over REGISTRY.
+
+Optional extras, used where a backend has them (hasattr): `WindowKernels` (tinygen/ops/conv.py
+keeps the forward's window matrix for the weight gradient) and `FusedKernels`
+(tinygen/ops/fused.py).
 """
 import importlib
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
 
-NAMES = ("cuda", "numba", "numpy")
-# The default order, fastest first as measured by bench/conv.py and bench/dcgan_step.py (see
-# ARCHITECTURE.md): on a 2-core CPU the numba kernels are as fast as NumPy's or faster on every
-# DCGAN layer and the numba DCGAN step takes about 0.55x NumPy's time. Numba's first use compiles
-# for ~10 s once; later processes load the machine code from its cache (bench/first_step.py).
-DEFAULT_ORDER = ("cuda", "numba", "numpy")
+
+@runtime_checkable
+class ConvKernels(Protocol):
+    """What a backend module must define. Arrays are NumPy, NCHW; weight (C_out, C_in, kH, kW);
+    stride and padding are (vertical, horizontal) pairs of ints; results have x's dtype."""
+
+    def conv2d(self, x, w, stride, padding):
+        """y = x * w (cross-correlation), the forward: (N, C_in, H, W) -> (N, C_out, OH, OW)."""
+
+    def conv2d_grad_input(self, gy, w, x_shape, stride, padding):
+        """dL/dx from dL/dy; also the forward of the transposed convolution."""
+
+    def conv2d_grad_weight(self, x, gy, w_shape, stride, padding):
+        """dL/dw from x and dL/dy."""
+
+
+class WindowKernels(Protocol):
+    """Optional: a forward that also returns the window matrix it built, and the weight
+    gradient from that matrix (saves rebuilding it in backward)."""
+
+    def conv2d_keeping_windows(self, x, w, stride, padding):
+        """-> (y, windows)."""
+
+    def conv2d_grad_weight_from_windows(self, windows, gy, w_shape):
+        """dL/dw from the forward's windows and dL/dy."""
+
+
+class FusedKernels(Protocol):
+    """Optional: one-pass batch norm and leaky relu (see tinygen/ops/fused.py)."""
+
+    def batch_norm_train(self, x, weight, bias, eps):
+        """-> (y, mean, var) with the batch's biased variance, per channel (axis 1)."""
+
+    def batch_norm_train_backward(self, g, x, mean, var, weight, eps):
+        """-> (gx, gweight, gbias)."""
+
+    def scale_shift(self, x, scale, shift):
+        """y = x * scale + shift per channel (batch norm in evaluation mode)."""
+
+    def leaky_relu(self, x, negative_slope):
+        """y = x if x > 0 else negative_slope * x."""
+
+    def leaky_relu_backward(self, g, x, negative_slope):
+        """dL/dx = g if x > 0 else negative_slope * g."""
 
 
 class BackendUnavailable(Exception):
     """A backend cannot run here; the message says why (no numba, no GPU, no driver, ...)."""
 
 
+def _always_runs():
+    """The requirements of a backend that needs nothing beyond tinygen's own dependencies."""
+
+
+def _never_simulated():
+    return False
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One registry entry: where a backend's kernels are and when they can run."""
+
+    name: str
+    module: str  # its kernel module in this package, e.g. ".numpy_conv"
+    device: str  # "cpu" or "gpu"
+    # Raises BackendUnavailable saying why the kernels cannot run here; called before importing.
+    requirements: Callable[[], None] = _always_runs
+    # True when the kernels run only in an emulator (correct, too slow to be a default or timed).
+    simulated: Callable[[], bool] = _never_simulated
+
+
+REGISTRY = {}  # name -> Backend, fastest first: the default is the first that runs for real
 _loaded = {}  # name -> kernel module, or the BackendUnavailable that said why not
+
+
+def register(backend):
+    """Add a backend to the registry (after the ones already there, i.e. as slower)."""
+    if backend.device not in ("cpu", "gpu"):
+        raise ValueError(f"register: device must be 'cpu' or 'gpu', got {backend.device!r}")
+    REGISTRY[backend.name] = backend
+    _loaded.pop(backend.name, None)
+
+
+def names():
+    """The registered backends' names, fastest first."""
+    return tuple(REGISTRY)
 
 
 def load(name):
@@ -35,11 +113,11 @@ def load(name):
 
     Every conv op asks, so the answer is worked out once per process (looking for a GPU is slow).
     """
-    if name not in NAMES:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(REGISTRY)}")
     if name not in _loaded:
         try:
-            _loaded[name] = _find(name)
+            _loaded[name] = _import(REGISTRY[name])
         except BackendUnavailable as reason:
             _loaded[name] = reason
     if isinstance(_loaded[name], BackendUnavailable):
@@ -47,16 +125,39 @@ def load(name):
     return _loaded[name]
 
 
-def _find(name):
-    """Import backend `name`'s kernel module, or raise BackendUnavailable saying why."""
-    if name == "numpy":
-        return importlib.import_module(".numpy_conv", __name__)
+def _import(backend):
+    """Check the backend's requirements, import its module and check it keeps the contract."""
+    backend.requirements()
+    try:
+        module = importlib.import_module(backend.module, __name__)
+    except Exception as error:  # e.g. a numba-cuda that does not match the installed numba
+        raise BackendUnavailable(f"its kernels failed to load: {error}") from None
+    if not isinstance(module, ConvKernels):
+        lacking = [f for f in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
+                   if not callable(getattr(module, f, None))]
+        raise TypeError(f"backend {backend.name!r}: module {module.__name__} does not define "
+                        f"{', '.join(lacking)} (see tinygen.kernels.ConvKernels)")
+    return module
+
+
+def is_simulated():
+    """True when numba.cuda is numba's CPU simulator (NUMBA_ENABLE_CUDASIM=1): correct, but slow."""
+    try:
+        from numba import config
+    except ImportError:
+        return False
+    return bool(config.ENABLE_CUDASIM)
+
+
+def _numba_requirements():
     try:
         import numba  # noqa: F401
     except ImportError as error:
         raise BackendUnavailable(f"numba is not installed ({error})") from None
-    if name == "numba":
-        return importlib.import_module(".numba_conv", __name__)
+
+
+def _cuda_requirements():
+    _numba_requirements()
     try:
         from numba import cuda
     except ImportError as error:
@@ -70,16 +171,12 @@ def _find(name):
             "no CUDA GPU or driver found (numba.cuda.is_available() is False; "
             "NUMBA_ENABLE_CUDASIM=1 runs the kernels in numba's simulator)"
         )
-    try:
-        return importlib.import_module(".cuda_conv", __name__)
-    except Exception as error:  # e.g. a numba-cuda that does not match the installed numba
-        raise BackendUnavailable(f"the CUDA kernels failed to load: {error}") from None
 
 
-def is_simulated():
-    """True when numba.cuda is numba's CPU simulator (NUMBA_ENABLE_CUDASIM=1): correct, but slow."""
-    try:
-        from numba import config
-    except ImportError:
-        return False
-    return bool(config.ENABLE_CUDASIM)
+# The registry, fastest first as measured by bench/conv.py and bench/dcgan_step.py (see
+# ARCHITECTURE.md): on a 2-core CPU the numba kernels are as fast as NumPy's or faster on every
+# DCGAN layer, and the numba DCGAN step takes about 0.55x NumPy's time. Numba's first use compiles
+# for ~10 s once; later processes load the machine code from its cache (bench/first_step.py).
+register(Backend("cuda", ".cuda_conv", "gpu", _cuda_requirements, is_simulated))
+register(Backend("numba", ".numba_conv", "cpu", _numba_requirements))
+register(Backend("numpy", ".numpy_conv", "cpu"))

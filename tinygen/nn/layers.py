@@ -132,7 +132,8 @@ class _BatchNorm(Module):
             self.register_parameter("bias", None)
         self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
-        self.num_batches_tracked = 0  # not in state_dict (the four keys above are)
+        # How many training batches it has seen: an int64 0-d buffer, saved as PyTorch saves it.
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
     def forward(self, x):
         if x.ndim not in self.input_ndims:
@@ -146,9 +147,10 @@ class _BatchNorm(Module):
             )
         momentum = self.momentum
         if self.training:
-            self.num_batches_tracked += 1
+            self.num_batches_tracked.data += 1  # in place: the 0-d array keeps its dtype
             if momentum is None:
-                momentum = 1 / self.num_batches_tracked  # the cumulative average of all batches
+                # the cumulative average of all batches: running = mean of the batch statistics
+                momentum = 1 / int(self.num_batches_tracked.data)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             training=self.training, momentum=momentum, eps=self.eps)
 

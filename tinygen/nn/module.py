@@ -221,35 +221,33 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from state_dict into the parameters and buffers, in place.
 
+        The values may be NumPy arrays, tinygen Tensors or PyTorch tensors (what torch's
+        state_dict() gives); each is converted to the dtype of the tensor it fills, as PyTorch's
+        copy_ does (float32 weights into a float64 model, int64 counters into int64 buffers).
         Shapes must match. With strict=True, missing and unexpected keys are errors; otherwise
         they are returned as (missing_keys, unexpected_keys).
         """
         own = OrderedDict(self._state_tensors())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
+        sources = {key: _as_array(state_dict[key]) for key in own if key in state_dict}
         problems = []
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            source = np.asarray(state_dict[key].data if isinstance(state_dict[key], Tensor)
-                                else state_dict[key])
-            if source.shape != target.shape:
+        for key, source in sources.items():
+            if source.shape != own[key].shape:
                 problems.append(
                     f"size mismatch for {key}: the state has shape {source.shape}, "
-                    f"the model has shape {target.shape}"
+                    f"the model has shape {own[key].shape}"
                 )
         if strict and missing:
-            problems.append(f"missing keys: {missing}")
+            problems.append(f"missing keys: {missing}" + _missing_counter_hint(missing))
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
         if problems:
             raise ValueError(
                 f"load_state_dict for {type(self).__name__}: " + "; ".join(problems)
             )
-        for key, target in own.items():
-            if key in state_dict:
-                value = state_dict[key]
-                target.data[...] = value.data if isinstance(value, Tensor) else value
+        for key, source in sources.items():
+            own[key].data[...] = source
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing -------------------------------------------------------------------------------
@@ -274,6 +272,25 @@ def _join(prefix, name):
 
 def _as_tensor(value):
     return value if isinstance(value, Tensor) else Tensor(value, dtype=np.asarray(value).dtype)
+
+
+def _as_array(value):
+    """The NumPy array behind a state_dict value: an array, a tinygen Tensor or a torch.Tensor."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, maybe on a GPU
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _missing_counter_hint(missing):
+    """A hint when only BatchNorm counters are missing: a checkpoint from before they were saved."""
+    if all(key.endswith("num_batches_tracked") for key in missing):
+        return (" (BatchNorm's num_batches_tracked: the state was saved before tinygen kept the "
+                "counter; load it with strict=False to keep the model's counters)")
+    return ""
 
 
 class Sequential(Module):
