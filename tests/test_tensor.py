@@ -25,6 +25,20 @@ def test_tensor_copies_its_data_like_torch_tensor():
     assert t.data[0] == 1
 
 
+def test_as_tensor_shares_an_arrays_memory_and_keeps_its_dtype_like_torch_as_tensor():
+    array = np.ones(3, dtype=np.float64)
+    t = tg.as_tensor(array)
+    assert t.dtype == np.float64 and not t.requires_grad and t.is_leaf
+    array[0] = 5
+    assert t.data[0] == 5  # the same memory
+    converted = tg.as_tensor(array, dtype="float32")
+    assert converted.dtype == np.float32 and not np.shares_memory(converted.data, array)
+    assert tg.as_tensor([1.0, 2.0]).dtype == np.float32  # lists as tensor() converts them
+    x = tg.tensor([1.0], requires_grad=True)
+    assert tg.as_tensor(x) is x
+    assert tg.as_tensor(x, dtype="float64").dtype == np.float64
+
+
 def test_attributes():
     t = tg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and len(t) == 2

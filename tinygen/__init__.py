@@ -14,14 +14,14 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph_text import graph
 from .ops import concatenate, matmul, maximum, minimum, stack, where
 from .random import manual_seed
-from .tensor import Tensor, float32, float64, tensor
+from .tensor import Tensor, as_tensor, float32, float64, tensor
 from . import backend, nn, optim  # noqa: E402
 from .checkpoint import load, save  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "float32", "float64", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+    "Tensor", "tensor", "as_tensor", "float32", "float64", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange", "manual_seed",
     "concatenate", "stack", "where", "maximum", "minimum", "matmul",
     "gradcheck", "gradgradcheck", "GradcheckError", "graph", "nn", "optim", "save", "load",

@@ -21,7 +21,7 @@ from .data.loader import DataLoader
 from .nn.layers import Linear
 from .nn.losses import cross_entropy
 from .optim import Adam
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor
 
 
 def _array(x, dtype=np.float64):
@@ -332,7 +332,7 @@ def jacobian_frobenius_sq(encode, x):
         unit = np.zeros(z.shape, dtype=z.dtype)
         unit[:, k] = 1
         # ||J||_F^2 = sum_k ||dz_k/dx||^2
-        (g,) = grad(z, x, grad_outputs=Tensor._wrap(unit), allow_unused=True)
+        (g,) = grad(z, x, grad_outputs=as_tensor(unit), allow_unused=True)
         if g is not None:
             rows = g.data.reshape(x.shape[0], -1).astype(np.float64)
             total += np.sum(rows**2, axis=1)

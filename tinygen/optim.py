@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .autograd import enable_grad, no_grad
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor
 
 
 class Optimizer:
@@ -107,7 +107,7 @@ class Optimizer:
                 else:
                     # A fresh array rather than filling in place: a grad array may be a read-only
                     # broadcast view, or shared with another tensor's grad.
-                    p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                    p.grad = as_tensor(np.zeros_like(p.grad.data))
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns closure() if one is given."""

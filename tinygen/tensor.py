@@ -332,5 +332,22 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
+def as_tensor(data, dtype=None):
+    """A Tensor outside the graph on data's memory, as torch.as_tensor: a NumPy array is wrapped
+    as it is (no copy, its dtype kept) unless dtype asks for another; a Tensor is returned as it
+    is; lists and numbers are converted as tensor() converts them.
+
+    For constants in formulas (masks, signs, scales) and gradients set by hand: it never requires
+    gradients, and changing the array changes the tensor.
+    """
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else Tensor(data, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        if dtype is not None and data.dtype != np.dtype(dtype):
+            data = data.astype(dtype)
+        return Tensor._wrap(data, False)
+    return Tensor(data, dtype=dtype)
+
+
 # The ops need the Tensor class, so they are imported after it.
 from . import ops  # noqa: E402

@@ -19,7 +19,7 @@ from ..autograd import enable_grad, grad
 from ..creation import randn
 from ..nn import functional as F
 from ..random import generator
-from ..tensor import Tensor
+from ..tensor import as_tensor
 
 
 def mlp(sizes, activation=nn.ReLU):
@@ -153,7 +153,7 @@ class DenoisingAutoencoder(Autoencoder):
         self.level = level
 
     def corrupt(self, x):
-        return Tensor._wrap(corrupt(x.data, self.noise, self.level), False)
+        return as_tensor(corrupt(x.data, self.noise, self.level))
 
 
 def corrupt(x, noise, level, rng=None):

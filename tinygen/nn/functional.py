@@ -10,7 +10,7 @@ from .losses import (  # noqa: F401  (re-exported)
     gaussian_nll_loss, kl_normal, l1_loss, mse_loss,
 )
 from ..random import generator
-from ..tensor import Tensor
+from ..tensor import as_tensor
 
 
 # ---- activations ---------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ def leaky_relu(x, negative_slope=0.01):
     fused = fused_ops.kernels_with("leaky_relu")  # one-pass kernels (numba), or None
     if fused is not None:
         return fused_ops.leaky_relu(x, negative_slope, fused)
-    return x * Tensor._wrap(fused_ops.leaky_relu_slope(x.data, negative_slope), False)
+    return x * as_tensor(fused_ops.leaky_relu_slope(x.data, negative_slope))
 
 
 def sigmoid(x):
@@ -76,7 +76,7 @@ def dropout(x, p=0.5, training=True):
     if p == 1:
         return x * 0
     keep = generator().random(x.shape) >= p
-    scale = Tensor._wrap((keep / (1 - p)).astype(x.dtype), False)
+    scale = as_tensor((keep / (1 - p)).astype(x.dtype))
     return x * scale
 
 

@@ -9,7 +9,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 
 class Parameter(Tensor):
@@ -116,15 +116,17 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix="", _seen=None):
-        """This module and every module below it, with dotted names ("" for this one), each once."""
+    def named_modules(self, prefix="", remove_duplicate=True, _seen=None):
+        """This module and every module below it, with dotted names ("" for this one): each once,
+        or under every name it has with remove_duplicate=False (what state_dict lists)."""
         seen = set() if _seen is None else _seen
-        if id(self) in seen:
-            return
-        seen.add(id(self))
+        if remove_duplicate:
+            if id(self) in seen:
+                return
+            seen.add(id(self))
         yield prefix, self
         for name, module in self.named_children():
-            yield from module.named_modules(_join(prefix, name), seen)
+            yield from module.named_modules(_join(prefix, name), remove_duplicate, seen)
 
     def modules(self):
         for _, module in self.named_modules():
@@ -179,7 +181,7 @@ class Module:
             if set_to_none:
                 param.grad = None
             elif param.grad is not None:
-                param.grad = Tensor._wrap(np.zeros_like(param.data), False)
+                param.grad = as_tensor(np.zeros_like(param.data))
 
     def requires_grad_(self, requires_grad=True):
         """Freeze (False) or unfreeze (True) every parameter; returns self."""
@@ -211,8 +213,9 @@ class Module:
         return OrderedDict((key, value.data.copy()) for key, value in self._state_tensors())
 
     def _state_tensors(self):
-        """(dotted name, Tensor) for every parameter and buffer, module by module, as saved."""
-        for module_prefix, module in self.named_modules():
+        """(dotted name, Tensor) for every parameter and buffer, module by module, as saved.
+        A module used twice is listed under both names, as PyTorch saves it."""
+        for module_prefix, module in self.named_modules(remove_duplicate=False):
             for registry in (module._parameters, module._buffers):
                 for name, value in registry.items():
                     if value is not None:
@@ -281,7 +284,11 @@ def _as_array(value):
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, maybe on a GPU
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        try:
+            return value.numpy()
+        except TypeError:  # bfloat16 and float8 have no NumPy dtype: through float32
+            return value.float().numpy()
     return np.asarray(value)
 
 

@@ -6,7 +6,7 @@ Binary ops broadcast like NumPy; their backward sums each gradient back to its i
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .shape import sum_to_shape
 
 
@@ -36,11 +36,6 @@ def _broadcasting(op_name, np_fn, a, b):
                 f"{op_name}: shapes {a.shape} and {b.shape} cannot be broadcast together"
             ) from None
         raise
-
-
-def _constant(array):
-    """A Tensor outside the graph (masks and signs in backward formulas)."""
-    return Tensor._wrap(array, False)
 
 
 class Add(Function):
@@ -142,7 +137,7 @@ class Abs(Function):
 
     def backward(self, grad):
         (a,) = self.inputs
-        return grad * _constant(np.sign(a.data))  # d/da |a| = sign(a), taken as 0 at 0
+        return grad * as_tensor(np.sign(a.data))  # d/da |a| = sign(a), taken as 0 at 0
 
 
 class ReLU(Function):
@@ -151,7 +146,7 @@ class ReLU(Function):
 
     def backward(self, grad):
         (a,) = self.inputs
-        return grad * _constant((a.data > 0).astype(a.dtype))  # d/da max(a, 0) = [a > 0]
+        return grad * as_tensor((a.data > 0).astype(a.dtype))  # d/da max(a, 0) = [a > 0]
 
 
 def sigmoid_array(x):
@@ -210,7 +205,7 @@ class Clip(Function):
             inside &= a.data >= self.low
         if self.high is not None:
             inside &= a.data <= self.high
-        return grad * _constant(inside.astype(a.dtype))
+        return grad * as_tensor(inside.astype(a.dtype))
 
 
 class Maximum(Function):
@@ -222,7 +217,7 @@ class Maximum(Function):
         # The larger input gets the gradient; a tie splits it in half
         # (what central differences see).
         share_a = (a.data > b.data) + 0.5 * (a.data == b.data)
-        share_a = _constant(share_a.astype(grad.dtype))
+        share_a = as_tensor(share_a.astype(grad.dtype))
         grad_a = sum_to_shape(grad * share_a, a.shape) if self.needs_input_grad[0] else None
         grad_b = sum_to_shape(grad * (1 - share_a), b.shape) if self.needs_input_grad[1] else None
         return grad_a, grad_b
@@ -246,9 +241,9 @@ class Where(Function):
         # np.where on a random pattern (no branches), and is differentiable again (a Mul).
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
-            grad_a = sum_to_shape(grad * _constant(self.cond.astype(grad.dtype)), a.shape)
+            grad_a = sum_to_shape(grad * as_tensor(self.cond.astype(grad.dtype)), a.shape)
         if self.needs_input_grad[1]:
-            grad_b = sum_to_shape(grad * _constant((~self.cond).astype(grad.dtype)), b.shape)
+            grad_b = sum_to_shape(grad * as_tensor((~self.cond).astype(grad.dtype)), b.shape)
         return grad_a, grad_b
 
 

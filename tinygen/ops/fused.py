@@ -11,7 +11,7 @@ derivative with Tensor ops instead, so gradients of any order stay exact.
 from ..autograd import Function, is_grad_enabled
 from ..backend import get_kernels
 from ..creation import ones, zeros
-from ..tensor import Tensor
+from ..tensor import as_tensor
 
 
 def kernels_with(name):
@@ -38,8 +38,7 @@ class BatchNormTrain(Function):
         if not is_grad_enabled():  # no graph of the gradient is wanted: the fused kernel
             gx, gweight, gbias = self.kernels.batch_norm_train_backward(
                 grad.data, x.data, self.mean, self.var, weight.data, self.eps)
-            return (Tensor._wrap(gx, False), Tensor._wrap(gweight, False),
-                    Tensor._wrap(gbias, False))
+            return as_tensor(gx), as_tensor(gweight), as_tensor(gbias)
         return _train_backward_composite(grad, x, weight, self.eps)
 
 
@@ -99,9 +98,9 @@ class LeakyReLU(Function):
         (x,) = self.inputs
         if not is_grad_enabled():  # dy/dx = slope, in one fused pass
             gx = self.kernels.leaky_relu_backward(grad.data, x.data, self.negative_slope)
-            return Tensor._wrap(gx, False)
+            return as_tensor(gx)
         slope = leaky_relu_slope(x.data, self.negative_slope)
-        return grad * Tensor._wrap(slope, False)  # differentiable in grad; slope is constant
+        return grad * as_tensor(slope)  # differentiable in grad; slope is constant
 
 
 def leaky_relu(x, negative_slope, kernels):

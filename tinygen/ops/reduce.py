@@ -5,7 +5,7 @@ Sum and Max are primitives; mean, min, var and logsumexp are composed from them.
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import as_tensor
 from .shape import normalize_axis
 
 
@@ -40,7 +40,7 @@ class Max(Function):
         # The maximum element gets the gradient; k tied maxima get 1/k each (as torch.amax).
         is_max = a.data == self.output.data.reshape(kept)
         share = is_max / is_max.sum(axis=self.axes, keepdims=True)
-        share = Tensor._wrap(share.astype(grad.dtype), False)
+        share = as_tensor(share.astype(grad.dtype))
         return grad.reshape(kept).broadcast_to(self.in_shape) * share
 
 
@@ -85,7 +85,7 @@ def logsumexp(a, axis=None, keepdims=False):
     axes = normalize_axis(axis, a.ndim, "logsumexp")
     m = np.max(a.data, axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)  # all -inf along an axis: shift by 0 (result is -inf)
-    m = Tensor._wrap(m.astype(a.dtype, copy=False), False)
+    m = as_tensor(m.astype(a.dtype, copy=False))
     result = sum((a - m).exp(), axes, keepdims=True).log() + m
     if keepdims:
         return result
