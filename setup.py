@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 setup(
     name="tinygen",
     version="0.1.0",
-    description="Generative deep learning from scratch in NumPy: autograd, autoencoders, VAEs, GANs",
+    description="Generative deep learning from scratch in NumPy: autograd, autoencoders, GANs",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tinygen", "tinygen.*"]),
@@ -14,7 +14,7 @@ setup(
     install_requires=["numpy", "numba", "matplotlib", "tqdm"],
     entry_points={"console_scripts": ["tinygen = tinygen.cli:main"]},
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", "ruff>=0.8"],  # ruff: the lint of .ci/run (ruff.toml)
         "cuda": ["numba-cuda"],
     },
 )

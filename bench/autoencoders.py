@@ -39,15 +39,20 @@ import math
 import os
 import time
 
+import mnist_inputs
 import numpy as np
 
-import mnist_inputs
 import tinygen as tg
 from tinygen import metrics, nn
 from tinygen.data import DataLoader
 from tinygen.models.autoencoders import (
-    Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder,
-    SparseAutoencoder, corrupt, mlp,
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    LinearAutoencoder,
+    SparseAutoencoder,
+    corrupt,
+    mlp,
 )
 from tinygen.random import generator
 from tinygen.train import fit

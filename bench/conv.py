@@ -62,9 +62,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_report, prepare_torch_device, torch_device_report
 
 import tinygen as tg
-from machine import machine_report, prepare_torch_device, torch_device_report
 from tinygen import kernels as tg_kernels
 
 try:

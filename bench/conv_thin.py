@@ -13,8 +13,8 @@ import argparse
 import os
 
 import numpy as np
-
 from machine import interleaved_medians, machine_report
+
 from tinygen.kernels import numba_conv, numpy_conv
 
 STRIDE, PADDING, OUT_CHANNELS = (2, 2), (1, 1), 64

@@ -1,4 +1,4 @@
-"""DCGAN on MNIST in tinygen against the same recipe in torch: trained in the same run, scored alike.
+"""DCGAN on MNIST in tinygen against the same recipe in torch, trained in one run, scored alike.
 
 The recipe (the course's DCGAN; tinygen.models.dcgan, architecture as in bench/dcgan_step.py):
     G: z (100) ~ N(0, I) -> Linear + BatchNorm1d + ReLU -> (128, 7, 7) -> ConvTranspose2d(128, 64,
@@ -24,7 +24,7 @@ Scoring, after the last epoch, every model in eval mode (BatchNorm's running sta
     FID: tinygen.mnist_classifier.fid of --n-eval generated digits against the 10,000 test digits;
          the real-vs-real floor (as many training digits against the test digits) beside it.
     MNIST score: the Inception Score with the same classifier (10 splits), the test digits' beside.
-Targets (the issue): tinygen's FID within 10 % of torch's; tinygen's time per step within 2x torch's.
+Targets (the issue): tinygen's FID within 10 % of torch's, its time per step within 2x torch's.
 One run of each is one draw: GAN training is noisy, so read a 10 % FID gap with that in mind.
 
 Written to --out: the fixed-noise grid after every epoch (tinygen: epochs/samples_epoch_NNN.png;
@@ -43,11 +43,11 @@ import tempfile
 import time
 
 import numpy as np
-
-import tinygen as tg
 from dcgan_step import build
 from machine import machine_report
 from mnist_inputs import load
+
+import tinygen as tg
 from tinygen import mnist_classifier, plot
 from tinygen.models import dcgan, gan_optimizers
 
@@ -177,9 +177,9 @@ def main():
     seconds = {name: [] for name in runs}
     losses = {name: [] for name in runs}
     order_rng = np.random.default_rng(args.seed)
-    print(f"DCGAN on {which}: {len(images)} digits, batch {args.batch}, {steps_per_epoch} steps per "
-          f"epoch, {args.epochs} epochs; implementations {', '.join(runs)} (blocks of {args.block} "
-          f"steps in turn); writing to {out}")
+    print(f"DCGAN on {which}: {len(images)} digits, batch {args.batch}, "
+          f"{steps_per_epoch} steps per epoch, {args.epochs} epochs; implementations "
+          f"{', '.join(runs)} (blocks of {args.block} steps in turn); writing to {out}")
     for epoch in range(1, args.epochs + 1):
         order = order_rng.permutation(len(images))
         active = [name for name in runs if epoch <= epochs_of[name]]

@@ -15,8 +15,9 @@ import argparse
 import os
 from pathlib import Path
 
-import tinygen.kernels.numba_conv  # noqa: F401  (sets the threading layer the report prints)
 from machine import json_from_subprocess, machine_report
+
+import tinygen.kernels.numba_conv  # noqa: F401  (sets the threading layer the report prints)
 
 try:
     import torch

@@ -44,9 +44,9 @@ import os
 import time
 
 import numpy as np
+from machine import machine_report, prepare_torch_device, torch_device_report
 
 import tinygen as tg
-from machine import machine_report, prepare_torch_device, torch_device_report
 from tinygen import nn
 
 try:

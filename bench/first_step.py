@@ -19,8 +19,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import tinygen.kernels.numba_conv  # noqa: F401  (sets the threading layer the report prints)
 from machine import json_from_subprocess, machine_report
+
+import tinygen.kernels.numba_conv  # noqa: F401  (sets the threading layer the report prints)
 
 STEP_CODE = r"""
 import json, sys, time

@@ -20,9 +20,9 @@ import argparse
 import os
 
 import numpy as np
+from machine import interleaved_medians, machine_report
 
 import tinygen as tg
-from machine import interleaved_medians, machine_report
 from tinygen import nn
 
 

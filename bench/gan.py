@@ -27,10 +27,10 @@ import tempfile
 import time
 
 import numpy as np
-
-import tinygen as tg
 from machine import machine_report
 from mnist_inputs import load
+
+import tinygen as tg
 from tinygen import mnist_classifier, plot
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator
 
@@ -103,7 +103,8 @@ def main():
     state = build().state_dict()
     runs = [Run(state, k, images, args.seed + k) for k in KS]
     print(f"MLP GAN on {which} ({len(images)} digits), m = {BATCH}, k in {KS}, "
-          f"{args.budget:.0f} s of training each, in turns of {args.block_seconds:.0f} s", flush=True)
+          f"{args.budget:.0f} s of training each, in turns of {args.block_seconds:.0f} s",
+          flush=True)
     while any(run.seconds < args.budget for run in runs):
         for run in runs:
             run.train_for(args.block_seconds, args.budget)

@@ -42,9 +42,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from machine import machine_report  # noqa: E402
 
 import tinygen as tg  # noqa: E402
-from machine import machine_report  # noqa: E402
 from tinygen import plot  # noqa: E402
 from tinygen.data import toy  # noqa: E402
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator  # noqa: E402

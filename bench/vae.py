@@ -38,11 +38,11 @@ import argparse
 import os
 import time
 
-import numpy as np
-
 import mnist_inputs
-import tinygen as tg
+import numpy as np
 from machine import machine_report
+
+import tinygen as tg
 from tinygen.data import DataLoader, binarize_dynamic
 from tinygen.models.vae import iwae_bound, mlp_vae
 from tinygen.random import generator

@@ -25,6 +25,7 @@ import tinygen as tg
 from tinygen import nn, plot
 from tinygen.autograd import Function
 from tinygen.models import Autoencoder
+
 from course import figure, mnist, pick
 
 started = time.perf_counter()

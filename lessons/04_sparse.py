@@ -39,10 +39,11 @@ import time
 import numpy as np
 
 import tinygen as tg
-from course import QUICK, figure, mnist, pick
 from tinygen import metrics, models, nn, plot
 from tinygen.data import DataLoader
 from tinygen.train import fit
+
+from course import QUICK, figure, mnist, pick
 
 started = time.perf_counter()
 tg.manual_seed(0)

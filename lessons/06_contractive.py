@@ -16,11 +16,12 @@ import time
 import numpy as np
 
 import tinygen as tg
-from course import figure, mnist, pick
 from tinygen import metrics, nn, plot
 from tinygen.data import DataLoader
 from tinygen.models import Autoencoder, ContractiveAutoencoder
 from tinygen.train import fit
+
+from course import figure, mnist, pick
 
 started = time.perf_counter()
 tg.manual_seed(0)

@@ -48,11 +48,12 @@ import time
 import numpy as np
 
 import tinygen as tg
-from course import QUICK, figure, mnist, pick
 from tinygen import metrics, models, plot
 from tinygen.data import DataLoader
 from tinygen.nn import functional as F
 from tinygen.train import fit
+
+from course import QUICK, figure, mnist, pick
 
 started = time.perf_counter()
 tg.manual_seed(0)

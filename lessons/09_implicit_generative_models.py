@@ -45,11 +45,12 @@ import numpy as np  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
 import tinygen as tg  # noqa: E402
-from course import QUICK, figure, pick  # noqa: E402
 from tinygen import plot  # noqa: E402
 from tinygen.data import toy  # noqa: E402
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator  # noqa: E402
 from tinygen.nn import functional as F  # noqa: E402
+
+from course import QUICK, figure, pick  # noqa: E402
 
 started = time.perf_counter()
 tg.manual_seed(0)

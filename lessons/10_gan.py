@@ -33,11 +33,12 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinygen as tg  # noqa: E402
-from course import QUICK, figure, mnist, pick  # noqa: E402
 from tinygen import nn, plot  # noqa: E402
 from tinygen.data import DataLoader, to_symmetric  # noqa: E402
 from tinygen.mnist_classifier import fid, predict, real_floor  # noqa: E402
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator  # noqa: E402
+
+from course import QUICK, figure, mnist, pick  # noqa: E402
 
 started = time.perf_counter()
 tg.manual_seed(0)

@@ -34,6 +34,7 @@ from tinygen import models, nn, plot
 from tinygen.data import DataLoader
 from tinygen.nn import functional as F
 from tinygen.train import fit
+
 from course import QUICK, figure, mnist, pick
 
 started = time.perf_counter()

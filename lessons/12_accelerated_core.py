@@ -38,6 +38,7 @@ import tinygen as tg
 from tinygen import kernels, nn, plot
 from tinygen.kernels import numpy_conv
 from tinygen.ops import conv as conv_ops
+
 from course import figure, pick
 
 started = time.perf_counter()

@@ -1,5 +1,4 @@
-"""Shared test settings: hypothesis runs a bounded number of examples
-with no deadline (CI is slow)."""
+"""Shared test settings: hypothesis runs a bounded number of examples, with no deadline."""
 import numpy as np
 import pytest
 from hypothesis import settings

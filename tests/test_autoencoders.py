@@ -13,8 +13,15 @@ import tinygen as tg
 from tinygen import models, nn
 from tinygen.data.loader import DataLoader
 from tinygen.models import (
-    Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder, SparseAutoencoder,
-    conv_autoencoder, corrupt, mlp, mlp_autoencoder,
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    LinearAutoencoder,
+    SparseAutoencoder,
+    conv_autoencoder,
+    corrupt,
+    mlp,
+    mlp_autoencoder,
 )
 from tinygen.train import evaluate, fit
 

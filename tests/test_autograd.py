@@ -1,5 +1,4 @@
-"""The engine: backward, accumulation, grad(), create_graph,
-no_grad, hooks, retain_grad, graph dump."""
+"""The engine: backward, accumulation, grad(), create_graph, no_grad, hooks, the graph dump."""
 import numpy as np
 import pytest
 

@@ -73,7 +73,8 @@ def test_use_without_with_switches_for_good():
 
 
 def test_unknown_backend_name_is_an_error_listing_the_choices():
-    with pytest.raises(ValueError, match="unknown backend 'tpu'; choose one of " + ", ".join(kernels.names())):
+    choices = ", ".join(kernels.names())
+    with pytest.raises(ValueError, match=f"unknown backend 'tpu'; choose one of {choices}"):
         backend.use("tpu")
 
 

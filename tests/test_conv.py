@@ -20,7 +20,6 @@ import tinygen as tg
 from tinygen.kernels import numpy_conv as kernels
 from tinygen.ops import conv2d, conv_transpose2d
 
-
 # ---- independent references: direct loops, no im2col -----------------------------------------
 
 def _pair(value):

@@ -15,7 +15,12 @@ from tinygen import nn
 from tinygen.data import toy
 from tinygen.data.loader import DataLoader
 from tinygen.models import (
-    GAN, dcgan, dcgan_discriminator, dcgan_generator, gan_optimizers, mlp_discriminator,
+    GAN,
+    dcgan,
+    dcgan_discriminator,
+    dcgan_generator,
+    gan_optimizers,
+    mlp_discriminator,
     mlp_generator,
 )
 from tinygen.train import fit

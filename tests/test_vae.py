@@ -14,7 +14,13 @@ import tinygen as tg
 from tinygen import nn
 from tinygen.data.loader import DataLoader
 from tinygen.models import (
-    VAE, add_attribute, attribute_vector, conv_vae, iwae_bound, mlp, mlp_vae,
+    VAE,
+    add_attribute,
+    attribute_vector,
+    conv_vae,
+    iwae_bound,
+    mlp,
+    mlp_vae,
 )
 from tinygen.train import evaluate, fit
 

@@ -95,8 +95,7 @@ class Function:
 
 
 def topological_order(roots):
-    """Tensors that need gradients and lead to `roots`,
-    each listed before the tensors it came from."""
+    """The tensors that need gradients and lead to `roots`, each before those it came from."""
     order = []
     visited = set()
     for root in roots:
@@ -120,8 +119,7 @@ def topological_order(roots):
 
 
 def _as_grad_list(tensors, grad_tensors):
-    """Pair each output with its incoming gradient;
-    a scalar output may omit it (d out/d out = 1)."""
+    """Pair each output with its incoming gradient (a scalar's may be omitted: d out/d out = 1)."""
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
     if len(grad_tensors) != len(tensors):
@@ -206,8 +204,7 @@ def _accumulate(tensor, grad, create_graph):
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
-    """Gradients of `outputs` with respect to `inputs`,
-    returned as a tuple (nothing is written to .grad).
+    """Gradients of `outputs` with respect to `inputs`, as a tuple (nothing goes into .grad).
 
     outputs: a Tensor or a sequence of Tensors; grad_outputs: matching Tensors ("vector" of the
     vector-Jacobian product), optional for scalar outputs. With create_graph=True the returned

@@ -84,8 +84,7 @@ def get_kernels():
 
 
 class use:
-    """Switch backend: `use("numba")` for the rest of the program,
-    or `with use("numba"):` for a block."""
+    """Switch backend: `use("numba")` for the rest of the program, `with use("numba"):` a block."""
 
     def __init__(self, name):
         global _current

@@ -15,8 +15,7 @@ from .tensor import Tensor, float64
 
 
 class GradcheckError(AssertionError):
-    """Raised when analytic and numeric gradients disagree;
-    the message holds the worst mismatches."""
+    """Analytic and numeric gradients disagree; the message lists the worst mismatches."""
 
 
 def _as_tuple(x):

@@ -167,8 +167,7 @@ class Tensor:
         self._retains_grad = True
 
     def register_hook(self, hook):
-        """Call hook(grad) when this tensor's gradient is computed;
-        a returned Tensor replaces it."""
+        """Call hook(grad) when this tensor's gradient is found; a Tensor it returns replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: this tensor does not require grad")
         key = object()

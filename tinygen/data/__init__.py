@@ -4,7 +4,12 @@ from . import toy, transforms  # noqa: F401
 from .loader import DataLoader
 from .mnist import load_mnist, read_idx
 from .transforms import (  # noqa: F401
-    Binarizer, binarize_dynamic, binarize_static, flatten, to_symmetric, to_unit,
+    Binarizer,
+    binarize_dynamic,
+    binarize_static,
+    flatten,
+    to_symmetric,
+    to_unit,
 )
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Kernel backends: the same three convolution functions on plain arrays, in several implementations.
+"""Kernel backends: the same three convolution functions on plain arrays, one module each.
 
     numpy   numpy_conv.py   im2col + one matrix product; the readable reference, always available
     numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels: channels-last window

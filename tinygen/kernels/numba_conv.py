@@ -263,5 +263,9 @@ def conv2d_grad_weight_from_windows(cols, gy, w_shape):
 
 # The numba backend's fused kernels (tinygen/ops/fused.py looks for them).
 from .numba_fused import (  # noqa: E402, F401
-    batch_norm_train, batch_norm_train_backward, leaky_relu, leaky_relu_backward, scale_shift,
+    batch_norm_train,
+    batch_norm_train_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    scale_shift,
 )

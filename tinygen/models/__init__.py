@@ -1,11 +1,25 @@
-"""The course's models, each with loss(x) -> (loss, metrics)
-so that tinygen.train.fit can train it."""
+"""The course's models, each with loss(x) -> (loss, metrics), which tinygen.train.fit trains."""
 from .autoencoders import (  # noqa: F401
-    Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LinearAutoencoder, SparseAutoencoder,
-    conv_autoencoder, conv_decoder, conv_encoder, corrupt, mlp, mlp_autoencoder,
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    LinearAutoencoder,
+    SparseAutoencoder,
+    conv_autoencoder,
+    conv_decoder,
+    conv_encoder,
+    corrupt,
+    mlp,
+    mlp_autoencoder,
 )
 from .gan import (  # noqa: F401
-    GAN, dcgan, dcgan_discriminator, dcgan_generator, dcgan_init, gan_optimizers, mlp_discriminator,
+    GAN,
+    dcgan,
+    dcgan_discriminator,
+    dcgan_generator,
+    dcgan_init,
+    gan_optimizers,
+    mlp_discriminator,
     mlp_generator,
 )
 from .vae import VAE, add_attribute, attribute_vector, conv_vae, iwae_bound, mlp_vae  # noqa: F401

@@ -1,5 +1,4 @@
-"""The autoencoder family: an encoder f maps x to a code z = f(x),
-a decoder g maps it back, r = g(z).
+"""The autoencoder family: an encoder f maps x to a code z = f(x), a decoder g maps it back.
 
 Training minimises a reconstruction loss L(x, g(f(x))) plus, for the regularised autoencoders, a
 penalty Omega that makes the code useful rather than a copy of x:
@@ -157,8 +156,7 @@ class DenoisingAutoencoder(Autoencoder):
 
 
 def corrupt(x, noise, level, rng=None):
-    """A corrupted copy of the array x (values in [0, 1]);
-    see DenoisingAutoencoder for the kinds."""
+    """A corrupted copy of the array x (values in [0, 1]); DenoisingAutoencoder lists the kinds."""
     rng = generator() if rng is None else rng
     if level < 0 or (noise != "gaussian" and level > 1):
         raise ValueError(f"corrupt: {noise} noise needs a level in "

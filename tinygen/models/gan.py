@@ -19,9 +19,10 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
-from ..creation import rand, randn
+from ..creation import ones_like, rand, randn, zeros_like
 from ..nn import functional as F
 from ..nn import init
+from ..nn.module import parameter_dtype
 from ..optim import Adam
 from ..tensor import Tensor
 from .autoencoders import mlp
@@ -56,7 +57,7 @@ class GAN(nn.Module):
 
     def sample_prior(self, n):
         """z ~ p(z): (n, latent_dim)."""
-        dtype = next(iter(self.generator.parameters())).dtype
+        dtype = parameter_dtype(self.generator)
         if self.prior == "normal":
             return randn(n, self.latent_dim, dtype=dtype)
         return rand(n, self.latent_dim, dtype=dtype) * 2 - 1
@@ -75,7 +76,7 @@ class GAN(nn.Module):
         z_a = np.asarray(getattr(z_a, "data", z_a)).reshape(1, -1)
         z_b = np.asarray(getattr(z_b, "data", z_b)).reshape(1, -1)
         t = np.linspace(0, 1, steps).reshape(-1, 1)
-        z = Tensor(z_a * (1 - t) + z_b * t, dtype=next(iter(self.generator.parameters())).dtype)
+        z = Tensor(z_a * (1 - t) + z_b * t, dtype=parameter_dtype(self.generator))
         return self.generator(z)
 
     def fixed_noise(self, n=64, seed=0):
@@ -86,7 +87,7 @@ class GAN(nn.Module):
             z = rng.standard_normal((n, self.latent_dim))
         else:
             z = rng.uniform(-1, 1, (n, self.latent_dim))
-        return Tensor(z, dtype=next(iter(self.generator.parameters())).dtype)
+        return Tensor(z, dtype=parameter_dtype(self.generator))
 
     def sample_grid_saver(self, directory, n=64, seed=0, value_range=None):
         """An on_epoch_end for train.fit that saves G(z) for one fixed z to
@@ -118,21 +119,17 @@ class GAN(nn.Module):
         Returns (loss, D(x), D(G(z)))."""
         real_logits = self.discriminator(x_real)
         fake_logits = self.discriminator(fake)
-        ones = Tensor(np.ones(real_logits.shape), dtype=real_logits.dtype)
-        zeros = Tensor(np.zeros(fake_logits.shape), dtype=fake_logits.dtype)
-        loss = (F.binary_cross_entropy_with_logits(real_logits, ones)
-                + F.binary_cross_entropy_with_logits(fake_logits, zeros))
+        loss = (F.binary_cross_entropy_with_logits(real_logits, ones_like(real_logits))
+                + F.binary_cross_entropy_with_logits(fake_logits, zeros_like(fake_logits)))
         return loss, real_logits, fake_logits
 
     def generator_loss(self, fake_logits):
         """What G descends, from D's logits on G(z)."""
         if self.generator_loss_kind == "saturating":
-            zeros = Tensor(np.zeros(fake_logits.shape), dtype=fake_logits.dtype)
             # log(1 - D(G(z))) = -BCE(D(G(z)), 0): descend it
-            return -F.binary_cross_entropy_with_logits(fake_logits, zeros)
-        ones = Tensor(np.ones(fake_logits.shape), dtype=fake_logits.dtype)
+            return -F.binary_cross_entropy_with_logits(fake_logits, zeros_like(fake_logits))
         # -log D(G(z)) = BCE(D(G(z)), 1): descending it ascends log D(G(z))
-        return F.binary_cross_entropy_with_logits(fake_logits, ones)
+        return F.binary_cross_entropy_with_logits(fake_logits, ones_like(fake_logits))
 
     # ---- one iteration of the algorithm --------------------------------------------------------
     def train_step(self, batch, optimizers):

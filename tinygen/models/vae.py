@@ -15,8 +15,9 @@ import numpy as np
 
 from .. import nn
 from ..autograd import is_grad_enabled, no_grad
-from ..creation import randn
+from ..creation import randn, zeros_like
 from ..nn import functional as F
+from ..nn.module import parameter_dtype
 from ..ops import concatenate
 from ..tensor import Tensor
 from .autoencoders import conv_decoder, conv_encoder, mlp
@@ -115,7 +116,7 @@ class VAE(nn.Module):
     @no_grad()
     def sample(self, n):
         """n images decoded from z ~ N(0, I) (their means under p(x|z)), (n, D)."""
-        z = randn(n, self.latent_dim, dtype=self._dtype())
+        z = randn(n, self.latent_dim, dtype=parameter_dtype(self))
         return self.mean_image(self.decode(z))
 
     @no_grad()
@@ -131,13 +132,9 @@ class VAE(nn.Module):
         t = Tensor(np.linspace(0, 1, steps).reshape(-1, 1), dtype=mu_a.dtype)
         return self.mean_image(self.decode(mu_a * (1 - t) + mu_b * t))
 
-    def _dtype(self):
-        return next(iter(self.parameters())).dtype
-
-
 def _as_tensor(x, model):
     """x as a Tensor; arrays take the model's dtype (float64 models keep float64 inputs)."""
-    return x if isinstance(x, Tensor) else Tensor(x, dtype=model._dtype())
+    return x if isinstance(x, Tensor) else Tensor(x, dtype=parameter_dtype(model))
 
 
 def _as_batch(x, model):
@@ -186,22 +183,14 @@ def iwae_bound(model, x, k, batch_size=500):
             logvar_m = logvar.broadcast_to((m, model.latent_dim))
             z = model.reparameterize(mu_m, logvar_m)
             log_px = model.log_likelihood(xi.broadcast_to((m, xi.shape[1])), model.decode(z))
-            log_pz = _log_normal(z, 0, 0)
-            log_qz = _log_normal(z, mu_m, logvar_m)
+            # log N(z; mean, exp(logvar)) summed over the latent axis: prior N(0, I), posterior q
+            log_pz = -F.gaussian_nll(z, zeros_like(z), 0.0, reduction="none").sum(axis=1)
+            log_qz = -F.gaussian_nll(z, mu_m, logvar_m, reduction="none").sum(axis=1)
             log_weights.append((log_px + log_pz - log_qz).data)
         log_w = np.concatenate(log_weights).astype(np.float64)
         top = log_w.max()
         result[i] = top + math.log(np.exp(log_w - top).sum()) - math.log(k)
     return result
-
-
-def _log_normal(z, mu, logvar):
-    """log N(z; mu, exp(logvar)) summed over the latent axis, (N,)."""
-    # log N = -0.5 (log 2 pi + logvar + (z - mu)^2 / exp(logvar))
-    diff = z - mu
-    if not isinstance(logvar, Tensor):
-        logvar = Tensor(np.full(z.shape, logvar), dtype=z.dtype)
-    return -0.5 * (math.log(2 * math.pi) + logvar + diff * diff * (-logvar).exp()).sum(axis=1)
 
 
 def attribute_vector(model, x_with, x_without):

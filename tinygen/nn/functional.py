@@ -5,12 +5,18 @@ import numpy as np
 from .. import ops
 from ..ops import fused as fused_ops
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
-from .losses import (  # noqa: F401  (re-exported)
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll,
-    gaussian_nll_loss, kl_normal, l1_loss, mse_loss,
-)
 from ..random import generator
 from ..tensor import as_tensor
+from .losses import (  # noqa: F401  (re-exported)
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    gaussian_nll,
+    gaussian_nll_loss,
+    kl_normal,
+    l1_loss,
+    mse_loss,
+)
 
 
 # ---- activations ---------------------------------------------------------------------------------

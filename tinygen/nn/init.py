@@ -1,5 +1,4 @@
-"""Weight initialisation, in place, with PyTorch's names and formulas
-(tinygen.nn.init.normal_, ...).
+"""Weight initialisation, in place, with PyTorch's names and formulas (nn.init.normal_, ...).
 
 fan_in and fan_out of a weight of shape (out, in, *kernel) are in * prod(kernel) and
 out * prod(kernel); every random draw comes from tinygen's global generator (tinygen.manual_seed).
@@ -12,8 +11,7 @@ from ..random import generator
 
 
 def calculate_gain(nonlinearity, param=None):
-    """The factor that keeps activations' variance steady
-    through a layer followed by nonlinearity."""
+    """The factor that keeps activations' variance steady through a layer and `nonlinearity`."""
     if nonlinearity in ("linear", "conv2d", "conv_transpose2d", "sigmoid"):
         return 1.0
     if nonlinearity == "tanh":

@@ -6,23 +6,11 @@ import math
 
 import numpy as np
 
-from ..ops.conv import as_pair
+from ..ops.conv import conv_settings
 from ..ops.shape import normalize_axis
 from . import functional as F
 from . import init
 from .module import Module, Parameter
-
-
-def _conv_pairs(layer_name, kernel_size, stride, padding):
-    """Check and convert the conv settings when the layer is built, not at its first forward."""
-    kernel_size = as_pair(kernel_size, "kernel_size", layer_name)
-    stride = as_pair(stride, "stride", layer_name)
-    padding = as_pair(padding, "padding", layer_name)
-    if min(kernel_size) < 1:
-        raise ValueError(f"{layer_name}: kernel_size must be positive, got {kernel_size}")
-    if min(stride) < 1:
-        raise ValueError(f"{layer_name}: stride must be positive, got {stride}")
-    return kernel_size, stride, padding
 
 
 def _reset_uniform(weight, bias, fan_in):
@@ -63,8 +51,8 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size, self.stride, self.padding = _conv_pairs(
-            "Conv2d", kernel_size, stride, padding)
+        self.kernel_size, self.stride, self.padding, _ = conv_settings(
+            "Conv2d", stride, padding, kernel_size=kernel_size)
         self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
         self.register_parameter("bias", Parameter(np.zeros(out_channels)) if bias else None)
         self.reset_parameters()
@@ -90,9 +78,8 @@ class ConvTranspose2d(Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size, self.stride, self.padding = _conv_pairs(
-            "ConvTranspose2d", kernel_size, stride, padding)
-        self.output_padding = as_pair(output_padding, "output_padding", "ConvTranspose2d")
+        self.kernel_size, self.stride, self.padding, self.output_padding = conv_settings(
+            "ConvTranspose2d", stride, padding, output_padding, kernel_size)
         self.weight = Parameter(np.zeros((in_channels, out_channels) + self.kernel_size))
         self.register_parameter("bias", Parameter(np.zeros(out_channels)) if bias else None)
         self.reset_parameters()

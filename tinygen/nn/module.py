@@ -208,8 +208,7 @@ class Module:
 
     # ---- saving and loading ---------------------------------------------------------------------
     def state_dict(self):
-        """{dotted name: NumPy array (a copy)}
-        for every parameter and buffer, as PyTorch names them."""
+        """{dotted name: NumPy array (a copy)} of every parameter and buffer, PyTorch's names."""
         return OrderedDict((key, value.data.copy()) for key, value in self._state_tensors())
 
     def _state_tensors(self):
@@ -267,6 +266,13 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def parameter_dtype(module):
+    """The dtype of a module's parameters: float32, or float64 after module.double()."""
+    for param in module.parameters():
+        return param.dtype
+    raise ValueError(f"{type(module).__name__} has no parameters, so no dtype to follow")
 
 
 def _join(prefix, name):

@@ -7,6 +7,8 @@ Three kernels do all the work (in the backend tinygen.backend selects; see tinyg
 All three are bilinear, so the gradient of each is again one of the three. Writing every backward
 with these ops (never with raw arrays) makes conv gradients differentiable to any order.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
@@ -30,6 +32,28 @@ def as_pair(value, name, op_name):
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+ConvSettings = namedtuple("ConvSettings", "kernel_size stride padding output_padding")
+
+
+def conv_settings(op_name, stride, padding, output_padding=0, kernel_size=1):
+    """Check a convolution's settings and give them as pairs of ints: kernel_size and stride
+    positive, padding non-negative, output_padding smaller than stride (for the transposed one).
+    The layers call it when they are built, the functions on every call."""
+    kernel_size = as_pair(kernel_size, "kernel_size", op_name)
+    stride = as_pair(stride, "stride", op_name)
+    padding = as_pair(padding, "padding", op_name)
+    output_padding = as_pair(output_padding, "output_padding", op_name)
+    if min(kernel_size) < 1:
+        raise ValueError(f"{op_name}: kernel_size must be positive, got {kernel_size}")
+    if min(stride) < 1:
+        raise ValueError(f"{op_name}: stride must be positive, got {stride}")
+    if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
+        raise ValueError(
+            f"{op_name}: output_padding {output_padding} must be smaller than stride {stride}"
+        )
+    return ConvSettings(kernel_size, stride, padding, output_padding)
 
 
 # A backend may also export conv2d_keeping_windows / conv2d_grad_weight_from_windows (numba does):
@@ -149,10 +173,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     _check_4d("input", x, op, "(N, C, H, W)")
     _check_4d("weight", weight, op, "(C_out, C_in, kH, kW)")
     _check_kernel(weight, op)
-    stride = as_pair(stride, "stride", op)
-    padding = as_pair(padding, "padding", op)
-    if min(stride) < 1:
-        raise ValueError(f"{op}: stride must be positive, got {stride}")
+    _, stride, padding, _ = conv_settings(op, stride, padding)
     if x.shape[1] != weight.shape[1]:
         raise ValueError(
             f"{op}: input has {x.shape[1]} channels but weight {weight.shape} expects "
@@ -178,15 +199,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     _check_4d("input", x, op, "(N, C, H, W)")
     _check_4d("weight", weight, op, "(C_in, C_out, kH, kW)")
     _check_kernel(weight, op)
-    stride = as_pair(stride, "stride", op)
-    padding = as_pair(padding, "padding", op)
-    output_padding = as_pair(output_padding, "output_padding", op)
-    if min(stride) < 1:
-        raise ValueError(f"{op}: stride must be positive, got {stride}")
-    if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
-        raise ValueError(
-            f"{op}: output_padding {output_padding} must be smaller than stride {stride}"
-        )
+    _, stride, padding, output_padding = conv_settings(op, stride, padding, output_padding)
     if x.shape[1] != weight.shape[0]:
         raise ValueError(
             f"{op}: input has {x.shape[1]} channels but weight {weight.shape} expects "

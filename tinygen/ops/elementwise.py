@@ -10,9 +10,8 @@ from ..tensor import Tensor, as_tensor
 from .shape import sum_to_shape
 
 
-def lift(a, b):
-    """Make Tensors of a and b;
-    a plain number or array takes the dtype of the floating Tensor beside it."""
+def as_tensor_pair(a, b):
+    """a and b as Tensors; a number or array takes the dtype of the floating Tensor beside it."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a, b
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
@@ -258,23 +257,23 @@ class Cast(Function):
 
 # ---- the functions the Tensor methods call ------------------------------------------------------
 def add(a, b):
-    return Add.apply(*lift(a, b))
+    return Add.apply(*as_tensor_pair(a, b))
 
 
 def sub(a, b):
-    return Sub.apply(*lift(a, b))
+    return Sub.apply(*as_tensor_pair(a, b))
 
 
 def mul(a, b):
-    return Mul.apply(*lift(a, b))
+    return Mul.apply(*as_tensor_pair(a, b))
 
 
 def div(a, b):
-    return Div.apply(*lift(a, b))
+    return Div.apply(*as_tensor_pair(a, b))
 
 
 def pow(a, b):
-    return Pow.apply(*lift(a, b))
+    return Pow.apply(*as_tensor_pair(a, b))
 
 
 def neg(a):
@@ -322,12 +321,12 @@ def clip(a, min=None, max=None):
 
 def maximum(a, b):
     """Elementwise maximum of two tensors (broadcasting)."""
-    return Maximum.apply(*lift(a, b))
+    return Maximum.apply(*as_tensor_pair(a, b))
 
 
 def minimum(a, b):
     """Elementwise minimum of two tensors (broadcasting): -maximum(-a, -b)."""
-    a, b = lift(a, b)
+    a, b = as_tensor_pair(a, b)
     return -maximum(-a, -b)
 
 
@@ -336,7 +335,7 @@ def where(cond, a, b):
     cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: cond must be boolean, got {cond.dtype}")
-    a, b = lift(a, b)
+    a, b = as_tensor_pair(a, b)
     return Where.apply(a, b, cond=cond)
 
 

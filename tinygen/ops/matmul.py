@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..autograd import Function
-from .elementwise import lift
+from .elementwise import as_tensor_pair
 from .shape import sum_to_shape
 
 
@@ -48,4 +48,4 @@ class MatMul(Function):
 
 def matmul(a, b):
     """a @ b (batched, broadcasting), as np.matmul."""
-    return MatMul.apply(*lift(a, b))
+    return MatMul.apply(*as_tensor_pair(a, b))

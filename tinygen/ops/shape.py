@@ -10,6 +10,13 @@ from ..autograd import Function
 from ..tensor import Tensor
 
 
+def one_tuple(args):
+    """The sizes or axes a function got as f(2, 3) or as f((2, 3)), as one tuple (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
 def normalize_axis(axis, ndim, op_name):
     """axis (None, int or tuple, negatives allowed) -> sorted tuple of non-negative axes."""
     if axis is None:
@@ -137,19 +144,15 @@ class Concatenate(Function):
 # ---- the functions the Tensor methods call ------------------------------------------------------
 def reshape(a, shape):
     """a with a new shape of the same size; one dimension may be -1 (inferred)."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    shape = tuple(int(n) for n in shape)
+    shape = tuple(int(n) for n in one_tuple(shape))
     if shape == a.shape:
         return a
     return Reshape.apply(a, shape=shape)
 
 
 def transpose(a, axes):
-    """Permute axes as np.transpose (no axes: reverse them);
-    two axes of an n-d tensor are swapped."""
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = axes[0]
+    """Permute axes as np.transpose does (none given: reverse them), or swap two of an n-d one."""
+    axes = one_tuple(axes)
     if len(axes) == 0:
         axes = tuple(range(a.ndim - 1, -1, -1))
     elif len(axes) == 2 and a.ndim != 2:
@@ -198,8 +201,7 @@ def squeeze(a, axis=None):
 
 
 def unsqueeze(a, axis):
-    """Insert an axis of length 1 at position `axis`
-    (negative counts from the end of the result)."""
+    """Insert an axis of length 1 at position `axis` (negative: counted from the result's end)."""
     axis = normalize_axis(axis, a.ndim + 1, "unsqueeze")[0]
     return a.reshape(a.shape[:axis] + (1,) + a.shape[axis:])
 
