@@ -45,6 +45,18 @@ def test_sample_from_an_autoencoder_checkpoint_writes_reconstructions(trained_ae
     assert "reconstructions" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("pixels, shape, darkest", [
+    (cli.unit_vectors, (2, 784), 0.0),
+    (cli.symmetric_vectors, (2, 784), -1.0),
+    (cli.symmetric_images, (2, 1, 28, 28), -1.0),
+])
+def test_a_recipes_pixels_turn_uint8_images_into_float32_inputs(pixels, shape, darkest):
+    images = np.stack([np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)])
+    x = pixels(images)
+    assert x.shape == shape and x.dtype == np.float32
+    assert x[0].max() == darkest and x[1].min() == 1.0
+
+
 def test_info_lists_backends_and_where_mnist_is(capsys):
     assert cli.main(["info"]) == 0
     text = capsys.readouterr().out

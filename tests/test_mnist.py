@@ -1,8 +1,10 @@
 """MNIST: the IDX reader, the search path, the verified download (against a local HTTP server),
 the offline fallback to the bundled subset, and the real files where this machine has them."""
+import contextlib
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import socket
 import struct
@@ -244,6 +246,24 @@ def test_download_lands_in_the_cache_folder(isolated, tiny, server, monkeypatch)
     server.requests.clear()
     load_mnist("test")  # now found in the cache: no second download
     assert server.requests == []
+
+
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal, as sys.stderr is in an interactive shell."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stderr, bar_drawn", [(FakeTerminal, True), (io.StringIO, False)])
+def test_the_download_bar_is_drawn_only_when_stderr_is_a_terminal(isolated, tiny, server,
+                                                                  monkeypatch, stderr, bar_drawn):
+    monkeypatch.setattr(mnist, "MIRRORS", (server.serve("/a", tiny),))
+    stream = stderr()
+    with contextlib.redirect_stderr(stream):
+        mnist.download_mnist("test")
+    assert ("\r" in stream.getvalue()) == bar_drawn  # no bar updates in a log file
+    assert ("t10k-images-idx3-ubyte.gz" in stream.getvalue()) == bar_drawn
 
 
 def test_first_mirror_failing_and_second_succeeding(isolated, tiny, server, monkeypatch):

@@ -67,6 +67,23 @@ def test_validation_metrics_are_prefixed_and_computed_without_a_graph():
     assert model.training
 
 
+class FailingLoss(Regression):
+    """Its loss raises, as a shape mismatch in a validation batch would."""
+
+    def loss(self, x, y):
+        assert not self.training, "evaluate calls the loss in eval mode"
+        raise ValueError("a bad batch")
+
+
+def test_evaluate_restores_training_mode_when_the_loss_raises():
+    tg.manual_seed(0)
+    model = FailingLoss()
+    model.train()
+    with pytest.raises(ValueError, match="a bad batch"):
+        evaluate(model, make_batches(n_batches=1))
+    assert model.training and model.fc.training
+
+
 def test_checkpoint_every_epoch_and_resume_continues_identically(tmp_path):
     batches = make_batches()
     straight, optimizer = make_model_and_optimizer()

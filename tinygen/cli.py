@@ -1,16 +1,19 @@
 """The `tinygen` command: train a model of the course, sample from a checkpoint, show the setup.
 
-    tinygen train ae                      # the bundled MNIST subset,
-                                            a couple of minutes on a laptop
+    tinygen train ae                      # MNIST, downloaded once (offline: the bundled subset);
+                                          # a couple of minutes on a laptop
     tinygen train ae --epochs 20 --data ~/mnist --out runs/my-ae
+    tinygen train ae > train.log 2>&1     # a log gets one line per epoch, no progress bars
     tinygen sample runs/my-ae/checkpoint.npz --n 64 --out samples.png
-    tinygen info
+    tinygen info                          # backends, and where MNIST was found
 """
 import argparse
 import json
 import os
 import sys
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,13 +23,28 @@ from . import __version__, backend, kernels, models, nn, plot
 from .autograd import no_grad
 from .checkpoint import load
 from .data import load_mnist
-from .data.mnist import cache_dir, find_mnist
 from .data.loader import DataLoader
+from .data.mnist import cache_dir, find_mnist
 from .data.transforms import flatten, to_symmetric, to_unit
 from .optim import Adam
 from .random import manual_seed
 from .tensor import tensor
 from .train import fit
+
+
+def unit_vectors(images):
+    """MNIST images, uint8 (N, 28, 28), as float32 rows (N, 784) in [0, 1]: the autoencoders'."""
+    return flatten(to_unit(images))
+
+
+def symmetric_vectors(images):
+    """MNIST images as float32 rows (N, 784) in [-1, 1]: the scale of a tanh generator's output."""
+    return flatten(to_symmetric(images))
+
+
+def symmetric_images(images):
+    """MNIST images as float32 (N, 1, 28, 28) in [-1, 1]: one channel, for convolutional GANs."""
+    return to_symmetric(images).reshape(-1, 1, 28, 28)
 
 
 @dataclass
@@ -38,7 +56,7 @@ class Recipe:
     lr: float
     batch_size: int = 128
     description: str = ""
-    inputs: str = "unit"  # "unit": (N, 784) in [0, 1]; "symmetric" and "symmetric-image": [-1, 1]
+    pixels: Callable = unit_vectors  # uint8 images (N, 28, 28) -> the model's float32 input
     adversarial: bool = False  # a GAN: two optimizers, no validation loss, no reconstructions
 
 
@@ -79,17 +97,16 @@ RECIPES = {
     "gan": Recipe(
         lambda: models.GAN(models.mlp_generator(100, (256, 512), 784),
                            models.mlp_discriminator(784, (512, 256)), 100),
-        epochs=30, lr=2e-4, batch_size=64, inputs="symmetric", adversarial=True,
+        epochs=30, lr=2e-4, batch_size=64, pixels=symmetric_vectors, adversarial=True,
         description="MLP GAN 100-256-512-784 / 784-512-256-1, k = 1, non-saturating"),
     "dcgan": Recipe(
-        lambda: models.dcgan(100), epochs=5, lr=2e-4, batch_size=64, inputs="symmetric-image",
+        lambda: models.dcgan(100), epochs=5, lr=2e-4, batch_size=64, pixels=symmetric_images,
         adversarial=True, description="DCGAN (transposed convs, batch norm, Adam 2e-4, beta1 0.5)"),
 }
 
 
-def _mnist_inputs(split, data, quick, inputs="unit"):
-    """MNIST images of a split as float32 (N, 784) in [0, 1] ("unit") or [-1, 1] ("symmetric"), or
-    (N, 1, 28, 28) in [-1, 1] ("symmetric-image"); a small slice in quick mode."""
+def _mnist_inputs(split, data, quick, pixels=unit_vectors):
+    """The MNIST images of a split turned into model inputs by `pixels`; a small slice if quick."""
     if data not in (None, "bundled") and not os.path.isdir(data):
         raise CommandError(f"--data {data}: no such folder (give the MNIST folder, or 'bundled')")
     try:
@@ -101,11 +118,7 @@ def _mnist_inputs(split, data, quick, inputs="unit"):
         raise CommandError(str(error)) from None
     if quick:
         images = images[:1000 if split == "train" else 200]
-    if inputs == "unit":
-        return flatten(to_unit(images))
-    if inputs == "symmetric":
-        return flatten(to_symmetric(images))
-    return to_symmetric(images).reshape(-1, 1, 28, 28)
+    return pixels(images)
 
 
 def _write_json(obj, path):
@@ -136,7 +149,7 @@ def train(args):
     manual_seed(args.seed)
     out = args.out or os.path.join("runs", f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(out, exist_ok=True)
-    x_train = _mnist_inputs("train", args.data, quick, recipe.inputs)
+    x_train = _mnist_inputs("train", args.data, quick, recipe.pixels)
     batch_size = args.batch_size or recipe.batch_size
     loader = DataLoader(x_train, batch_size, shuffle=True, seed=args.seed)
     model = recipe.build()
@@ -146,7 +159,7 @@ def train(args):
         val_loader = x_test = None
     else:
         optimizer = Adam(model.parameters(), lr=lr)
-        x_test = _mnist_inputs("test", args.data, quick, recipe.inputs)
+        x_test = _mnist_inputs("test", args.data, quick, recipe.pixels)
         val_loader = DataLoader(x_test, batch_size, shuffle=False)
     epochs = args.epochs or (1 if quick else recipe.epochs)
     print(f"tinygen train {args.model}: {recipe.description}; {len(x_train)} training images, "
@@ -155,7 +168,7 @@ def train(args):
     # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
     watch = model.sample_grid_saver(os.path.join(out, "epochs")) if recipe.adversarial else None
     history = fit(model, loader, optimizer, epochs, val_loader=val_loader, checkpoint=checkpoint,
-                  progress=not args.no_progress, on_epoch_end=watch,
+                  progress=args.progress, epoch_lines=True, on_epoch_end=watch,
                   checkpoint_extra={"recipe": args.model, "tinygen": __version__})
     _write_json({"model": args.model, "epochs": epochs, "history": history},
                 os.path.join(out, "metrics.json"))
@@ -194,7 +207,7 @@ def sample(args):
         path = plot.image_grid(images, args.out)
         print(f"{args.n} samples from {name} written to {path}")
     else:
-        x = _mnist_inputs("test", args.data, quick=False)[:args.n]
+        x = _mnist_inputs("test", args.data, quick=False, pixels=RECIPES[name].pixels)[:args.n]
         path = _reconstruction_grid(model, x, args.out)
         print(f"{name} has no sampler (an autoencoder's codes have no prior): "
               f"test images above their reconstructions written to {path}")
@@ -236,7 +249,8 @@ def build_parser():
                         "(default: search TINYGEN_DATA and the cache, then download)")
     p.add_argument("--out", help="output folder (default: runs/MODEL-<timestamp>)")
     p.add_argument("--quick", action="store_true", help="a tiny run (also TINYGEN_QUICK=1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on or off (default: on when stderr is a terminal)")
     p.set_defaults(run=train)
 
     p = commands.add_parser("sample", help="images from a checkpoint written by `tinygen train`")
@@ -251,10 +265,29 @@ def build_parser():
     return parser
 
 
+def _show_warning_on_one_line(message, category, filename, lineno, file=None, line=None):
+    """Print a warning as `tinygen: warning: <message>`, without the source line Python adds."""
+    text = str(message).removeprefix("tinygen: ")  # tinygen's own warnings name it already
+    print(f"tinygen: warning: {text}", file=sys.stderr if file is None else file)
+
+
+@contextmanager
+def _warnings_on_one_line():
+    """Show warnings as one line each while the command runs; Python's own display afterwards."""
+    python_showwarning = warnings.showwarning
+    warnings.showwarning = _show_warning_on_one_line
+    try:
+        yield
+    finally:
+        warnings.showwarning = python_showwarning
+
+
 def main(argv=None):
+    """Run the `tinygen` command with argv (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        with _warnings_on_one_line():
+            args.run(args)
     except CommandError as error:
         print(f"tinygen: error: {error}", file=sys.stderr)
         return 2

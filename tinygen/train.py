@@ -2,8 +2,10 @@
 
 A model says how to compute its own loss: `model.loss(*batch) -> (loss, metrics)`, where loss is a
 scalar Tensor and metrics a dict of named numbers (each term of the loss, say). fit does the rest:
-the optimizer step, a progress bar with running means, validation, a history, one checkpoint per
-epoch (atomic, resumable), and a clear error when the loss stops being finite.
+the optimizer step, a progress bar with running means, one line of metrics per epoch, validation, a
+history, one checkpoint per epoch (atomic, resumable), and a clear error when the loss stops being
+finite. The bar is drawn only where someone watches it: when stderr is a terminal (or a notebook),
+so that `tinygen train ae > log 2>&1` writes the epoch lines to the log but no bar updates.
 
 A model whose step is not "one loss, one optimizer" (a GAN: k discriminator updates, then one
 generator update) defines `model.train_step(batch, optimizer) -> metrics` and fit calls that
@@ -39,6 +41,16 @@ def _number(value):
     if isinstance(value, Tensor):
         value = value.data
     return float(np.asarray(value))
+
+
+def _as_floats(metrics):
+    """A dict of named metrics (Tensors, arrays or numbers) as a dict of floats."""
+    return {name: _number(value) for name, value in metrics.items()}
+
+
+def _loss_and_metrics_as_floats(loss, metrics):
+    """What model.loss returns, (loss, metrics), as one dict of floats with the loss first."""
+    return {"loss": _number(loss), **_as_floats(metrics)}
 
 
 def _optimizer_state(optimizer):
@@ -87,18 +99,24 @@ def evaluate(model, loader):
     was_training = model.training
     model.eval()
     means = _RunningMeans()
-    with no_grad():
-        for batch in loader:
-            loss, metrics = model.loss(*_as_args(batch))
-            values = {"loss": _number(loss)}
-            values.update({name: _number(v) for name, v in metrics.items()})
-            means.add(values, _batch_size(batch))
-    model.train(was_training)
+    try:
+        with no_grad():
+            for batch in loader:
+                loss, metrics = model.loss(*_as_args(batch))
+                means.add(_loss_and_metrics_as_floats(loss, metrics), _batch_size(batch))
+    finally:
+        model.train(was_training)  # also when the loss raises: the caller's mode is kept
     return means.means()
 
 
+def _epoch_line(epoch, epochs, record):
+    """One epoch's metrics as one line: 'epoch 3/20: loss 97.5, recon 97.5, seconds 4.1, ...'."""
+    summary = ", ".join(f"{name} {value:.4g}" for name, value in record.items())
+    return f"epoch {epoch}/{epochs}: {summary}"
+
+
 def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resume=None,
-        progress=True, on_epoch_end=None, checkpoint_extra=None):
+        progress=None, on_epoch_end=None, checkpoint_extra=None, epoch_lines=None):
     """Train model for `epochs` epochs; returns the history {metric name: [one value per epoch]}.
 
     loader / val_loader: iterables of batches (a Tensor or a tuple of Tensors), e.g. DataLoader.
@@ -106,6 +124,10 @@ def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resu
     resume: a checkpoint path to continue from (its epochs count towards `epochs`).
     on_epoch_end: called as on_epoch_end(epoch, history) after each epoch (sample grids, say).
     checkpoint_extra: a dict of more entries for the checkpoint (e.g. how to rebuild the model).
+    progress: a progress bar on stderr: None (the default) draws it only when stderr is a terminal
+        (or in a notebook), never into a log file or pipe; True or False forces it on or off.
+    epoch_lines: print one line of metrics per epoch on stdout; None (the default) prints them
+        unless progress is False, so that progress=False is silent.
     Validation metrics are stored as "val_<name>"; "seconds" holds each epoch's training time.
     """
     history = {}
@@ -117,6 +139,8 @@ def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resu
         history = {name: list(values) for name, values in state["history"].items()}
         start_epoch = state["epoch"] + 1
     step_fn = getattr(model, "train_step", None)
+    if epoch_lines is None:
+        epoch_lines = progress is not False
     for epoch in range(start_epoch, epochs + 1):
         model.train()
         means = _RunningMeans()
@@ -125,32 +149,32 @@ def fit(model, loader, optimizer, epochs, val_loader=None, checkpoint=None, resu
         # would start a second pass over a loader whose __iter__ is not a generator.
         batches = iter(loader)
         total = len(loader) if hasattr(loader, "__len__") else None
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", disable=not progress,
-                   leave=False)
+        # disable=None: tqdm's own test, no bar when stderr is not a terminal (a file, a pipe).
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", leave=False,
+                   disable=None if progress is None else not progress)
         for step, batch in enumerate(bar, start=1):
             if step_fn is not None:
-                metrics = step_fn(batch, optimizer)
-                values = {name: _number(v) for name, v in metrics.items()}
+                values = _as_floats(step_fn(batch, optimizer))
                 _check_finite(values, epoch, step, checkpoint)
             else:
                 loss, metrics = model.loss(*_as_args(batch))
-                values = {"loss": _number(loss)}
-                values.update({name: _number(v) for name, v in metrics.items()})
+                values = _loss_and_metrics_as_floats(loss, metrics)
                 _check_finite(values, epoch, step, checkpoint)  # before a bad step spoils weights
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
             means.add(values, _batch_size(batch))
-            bar.set_postfix({name: f"{v:.4g}" for name, v in means.means().items()})
+            # refresh=False: tqdm redraws at its own pace, not once per step
+            bar.set_postfix({name: f"{v:.4g}" for name, v in means.means().items()}, refresh=False)
         record = means.means()
         record["seconds"] = time.perf_counter() - started
         if val_loader is not None:
             record.update({f"val_{name}": v for name, v in evaluate(model, val_loader).items()})
         for name, value in record.items():
             history.setdefault(name, []).append(value)
-        if progress:
-            summary = ", ".join(f"{name} {value:.4g}" for name, value in record.items())
-            tqdm.write(f"epoch {epoch}/{epochs}: {summary}")
+        if epoch_lines:
+            with tqdm.external_write_mode():  # lifts a drawn bar out of the way, then redraws it
+                print(_epoch_line(epoch, epochs, record), flush=True)  # into a log file at once
         if checkpoint is not None:
             save({**(checkpoint_extra or {}), "model": model.state_dict(),
                   "optimizer": _optimizer_state(optimizer), "epoch": epoch, "history": history},

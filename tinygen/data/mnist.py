@@ -200,8 +200,10 @@ def _fetch(url, dest, name):
             sha = hashlib.sha256()
             inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: gzip header expected
             received = 0
+            # disable=None: a bar only when stderr is a terminal, no updates into a log file.
             with open(tmp, "xb") as f, tqdm(total=total, desc=dest.name, unit="B",
-                                            unit_scale=True, unit_divisor=1024) as bar:
+                                            unit_scale=True, unit_divisor=1024,
+                                            disable=None) as bar:
                 while chunk := response.read(1 << 16):
                     head = (head + chunk[:16])[:16]
                     f.write(chunk)
