@@ -555,6 +555,18 @@ print(textwrap.dedent(kernel_source[start:kernel_source.index("    return kernel
 # Models never name a backend, so a network is the same program on every one. We run a
 # convolution and a transposed convolution forward and backward through autograd on each
 # backend, in float32, and compare with NumPy's results.
+#
+# Where do backends come from? `tinygen/kernels/__init__.py` keeps a registry, fastest first:
+# each entry names a kernel module, whether it runs on the CPU or a GPU, and a check that says why
+# it cannot run here (no numba, no GPU). A module joins by defining the three functions of the
+# `ConvKernels` protocol; adding a backend is that one file plus one `register(Backend(...))`
+# line, and the switch, `tinygen info` and the tests pick it up. `tinygen.backend.status()` is
+# the registry as seen from this machine:
+
+# %%
+for entry in tg.backend.status():
+    print(f"{entry.name:6s} {entry.device}: "
+          + ("available" if entry.available else f"not available ({entry.why_not})"))
 
 # %%
 upstream_gradients = {}  # shape -> a fixed dL/dy of that shape, made once
