@@ -18,8 +18,9 @@ searches); with only the bundled subset the script refuses to write weights (a c
 trained on 10,000 digits would be a worse yardstick than the one shipped). TINYGEN_QUICK=1 trains
 one epoch on 2,000 digits of the bundled subset and writes nothing: a smoke test.
 
-Backend: numpy, the default here; on this 2-core machine the numba backend was slower per step
-of this model (0.11-0.13 s vs 0.10 s, batch 128; see bench/conv.py for why). On a shared machine
+Backend: the default (it prints which). The shipped weights were trained on numpy, then the
+default: the numba kernels of that time were slower per step of this model (0.11-0.13 s vs 0.10 s,
+batch 128), before the channels-last kernels made numba the default. On a shared machine
 run it with OPENBLAS_NUM_THREADS=1: with other processes busy, OpenBLAS's spinning threads made a
 step three times slower (0.48 s against 0.16 s single-threaded).
 

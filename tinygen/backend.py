@@ -8,7 +8,7 @@
 
 The default is the fastest backend that works here, as measured (the order of kernels.REGISTRY):
 cuda on a real GPU, otherwise numba (numpy, the readable reference, is the last resort).
-Asking for one that cannot run falls back to the next that can, with one warning saying why.
+Asking for one that cannot run falls back to the default, with one warning saying why.
 Models and layers never name a backend.
 """
 import os
@@ -54,7 +54,7 @@ def _default():
 
 
 def _resolve(name):
-    """name if it can run, else the next backend that can, with one warning naming the reason."""
+    """name if it can run, else the default backend, with one warning naming the reason."""
     try:
         kernels.load(name)
         return name
