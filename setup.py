@@ -1,4 +1,5 @@
-"""Install tinygen: pip install -e ".[test]" (add ",cuda" for numba-cuda on a GPU machine)."""
+"""Install tinygen: pip install -e ".[test]" (add ",cuda" for numba-cuda on a GPU machine, and
+",lessons" for JupyterLab with jupytext, which opens the lessons as notebooks)."""
 from setuptools import find_packages, setup
 
 setup(
@@ -14,7 +15,13 @@ setup(
     install_requires=["numpy", "numba", "matplotlib", "tqdm"],
     entry_points={"console_scripts": ["tinygen = tinygen.cli:main"]},
     extras_require={
-        "test": ["pytest", "hypothesis", "ruff>=0.8"],  # ruff: the lint of .ci/run (ruff.toml)
+        # ruff: the lint of .ci/run (ruff.toml); jupytext: tests/test_notebooks.py
+        "test": ["pytest", "hypothesis", "ruff>=0.8", "jupytext>=1.16"],
         "cuda": ["numba-cuda"],
+        # jupyter lab lessons/: jupytext's contents manager reads a percent-format script as a
+        # notebook (Open With > Notebook) and saves it back as the same script. jupytext's
+        # JupyterLab extension works with JupyterLab 4 from 1.15 on, and 1.16 made it for
+        # JupyterLab 4 (its Jupytext menu and launcher items).
+        "lessons": ["jupyterlab>=4", "jupytext>=1.16"],
     },
 )

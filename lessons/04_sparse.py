@@ -204,9 +204,11 @@ plot.save(fig, figure("04_code_histograms.png"))
 # the middle panel), and each image is described by a small set of units of its own. The price
 # is a higher reconstruction error.
 #
-# The penalty also leaves many units **dead** (more than half of them here): switched off for
-# every image, so they never get a gradient from the reconstruction again. That is a known side
-# effect of $L_1$ on a ReLU code; the units that survive share the work.
+# The penalty also leaves many units **dead**: switched off for every image, so they never get a
+# gradient from the reconstruction again. In the full run, 285 of the 512 units never fire on the
+# 2,000 test images with the penalty, more than half, against 24 without it (the "dead units"
+# column above). That is a known side effect of $L_1$ on a ReLU code; the units that survive
+# share the work.
 #
 # ### A loophole in the penalty
 #

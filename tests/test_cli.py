@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import tinygen as tg
 from tinygen import backend, cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -126,3 +127,48 @@ def test_sample_from_a_vae_checkpoint_draws_from_the_prior(tmp_path, capsys):
     assert cli.main(["sample", str(out / "checkpoint.npz"), "--n", "9", "--out", str(png)]) == 0
     assert is_png(png)
     assert "9 samples from vae" in capsys.readouterr().out
+
+
+def test_train_vae_with_a_gaussian_decoder_reports_bits_per_dim_and_sample_rebuilds_it(
+        tmp_path, capsys):
+    out = tmp_path / "vae-gaussian"
+    assert cli.main(["train", "vae", "--likelihood", "gaussian", "--quick", "--data", "bundled",
+                     "--out", str(out), "--no-progress"]) == 0
+    assert "bits/dim" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["likelihood"] == "gaussian"
+    history = metrics["history"]
+    assert all(np.isfinite(values).all() for values in history.values())
+    bits = history["val_bits_per_dim"][-1]
+    assert bits == pytest.approx((history["val_loss"][-1] / 784 + np.log(256)) / np.log(2))
+    assert tg.load(out / "checkpoint.npz")["likelihood"] == "gaussian"
+    # A Bernoulli decoder (784 outputs) would not load these weights (1568): sample must rebuild
+    # the Gaussian one from the checkpoint.
+    png = tmp_path / "samples.png"
+    assert cli.main(["sample", str(out / "checkpoint.npz"), "--n", "4", "--out", str(png)]) == 0
+    assert is_png(png) and "4 samples from vae" in capsys.readouterr().out
+
+
+def test_the_gaussian_vae_trains_on_new_dequantisation_noise_every_epoch():
+    recipe = cli.recipe_for("vae", "gaussian")
+    loader = cli._training_loader(recipe, "bundled", True, 1000, seed=0)
+    first, second = (next(iter(loader)).data for _ in range(2))
+    assert first.dtype == np.float32 and 0 <= first.min() and first.max() < 1
+    assert not np.array_equal(first, second)
+    # (pixel + u) / 256: the place inside each bin is U[0, 1), so 1/2 on average, not 0 (x / 255)
+    inside = first.astype(np.float64) * 256 - np.floor(first.astype(np.float64) * 256)
+    assert abs(inside.mean() - 0.5) < 0.01
+
+
+def test_likelihood_is_refused_for_a_recipe_without_one(tmp_path, capsys):
+    code = cli.main(["train", "ae", "--likelihood", "gaussian", "--quick", "--data", "bundled",
+                     "--out", str(tmp_path / "run"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no decoder likelihood" in err and "vae" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_bernoulli_likelihood_is_the_vae_recipe_itself():
+    assert cli.recipe_for("vae", "bernoulli") is cli.RECIPES["vae"]
+    assert cli.recipe_for("vae") is cli.RECIPES["vae"]

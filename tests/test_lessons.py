@@ -17,9 +17,9 @@ def committed_figures(script):
     return sorted(p.name for p in (LESSONS / "figures").glob(script.name[:3] + "*.png"))
 
 
-def test_the_course_has_its_thirteen_lessons_numbered_in_order():
+def test_the_course_has_its_fifteen_lessons_numbered_in_order():
     numbers = [int(p.name[:2]) for p in SCRIPTS]
-    assert numbers == list(range(13)), [p.name for p in SCRIPTS]
+    assert numbers == list(range(15)), [p.name for p in SCRIPTS]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

@@ -1,4 +1,6 @@
 """Image transforms: ranges and dtypes, exact thresholds, Bernoulli means, seeds, errors."""
+import math
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,64 @@ def test_bad_threshold_and_rng_are_errors():
         transforms.binarize_static(np.zeros(3), threshold=128)
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         transforms.binarize_dynamic(np.zeros(3), rng=0)
+
+
+# ---- dequantisation ------------------------------------------------------------------------------
+
+def test_dequantize_keeps_every_pixel_inside_its_bin_in_float32():
+    x = transforms.dequantize(ALL_BYTES, np.random.default_rng(0))
+    assert x.dtype == np.float32 and x.shape == ALL_BYTES.shape
+    assert x.min() >= 0.0 and x.max() < 1.0
+    # pixel k lands in [k / 256, (k + 1) / 256): flooring x * 256 gives k back
+    np.testing.assert_array_equal(np.floor(x.astype(np.float64) * 256), ALL_BYTES)
+
+
+def test_dequantize_spreads_each_level_evenly_over_its_bin():
+    pixels = np.full((200, 50), 17, dtype=np.uint8)
+    offset = transforms.dequantize(pixels, np.random.default_rng(0)).astype(np.float64) * 256 - 17
+    assert abs(offset.mean() - 0.5) < 4 * math.sqrt(1 / 12 / offset.size)  # U[0, 1): mean 1/2
+    assert abs(offset.var() - 1 / 12) < 0.005                               # and variance 1/12
+
+
+class _AlmostOne(np.random.Generator):
+    """A generator whose uniform draws are all just below 1."""
+
+    def random(self, size=None):
+        return np.full(size, 1 - 1e-12)
+
+
+def test_dequantize_never_rounds_the_top_level_up_to_one():
+    pixels = np.full((3, 3), 255, dtype=np.uint8)
+    x = transforms.dequantize(pixels, _AlmostOne(np.random.PCG64(0)))
+    assert x.max() < 1.0
+
+
+def test_dequantize_draws_new_noise_every_call_and_the_same_with_the_same_seed():
+    first = transforms.dequantize(ALL_BYTES, np.random.default_rng(0))
+    again = transforms.dequantize(ALL_BYTES, np.random.default_rng(0))
+    other_seed = transforms.dequantize(ALL_BYTES, np.random.default_rng(1))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other_seed)
+    tg.manual_seed(0)
+    global_1, global_2 = transforms.dequantize(ALL_BYTES), transforms.dequantize(ALL_BYTES)
+    assert not np.array_equal(global_1, global_2)
+
+
+def test_dequantizer_in_a_loader_gives_new_noise_every_epoch():
+    pixels = ALL_BYTES.reshape(16, 16)
+    loader = DataLoader(pixels, batch_size=16, shuffle=False, transform=transforms.Dequantizer(0))
+    epoch_1, epoch_2 = (next(iter(loader)).data for _ in range(2))
+    assert epoch_1.dtype == np.float32
+    assert not np.array_equal(epoch_1, epoch_2)
+    np.testing.assert_array_equal(np.floor(epoch_1.astype(np.float64) * 256), pixels)
+    np.testing.assert_array_equal(np.floor(epoch_2.astype(np.float64) * 256), pixels)
+    same_seed = DataLoader(pixels, batch_size=16, shuffle=False,
+                           transform=transforms.Dequantizer(0))
+    np.testing.assert_array_equal(next(iter(same_seed)).data, epoch_1)
+
+
+def test_dequantize_refuses_floats_and_a_bad_rng():
+    with pytest.raises(TypeError, match="uint8"):
+        transforms.dequantize(np.zeros((2, 2), np.float32))
+    with pytest.raises(TypeError, match="Generator"):
+        transforms.dequantize(ALL_BYTES, rng=0)

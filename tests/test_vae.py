@@ -13,6 +13,7 @@ import pytest
 import tinygen as tg
 from tinygen import nn
 from tinygen.data.loader import DataLoader
+from tinygen.data.transforms import Dequantizer
 from tinygen.models import (
     VAE,
     add_attribute,
@@ -22,6 +23,8 @@ from tinygen.models import (
     mlp,
     mlp_vae,
 )
+from tinygen.models.vae import bits_per_dim, floored_logvar
+from tinygen.nn import functional as F
 from tinygen.train import evaluate, fit
 
 D = 12  # input size
@@ -646,3 +649,190 @@ def test_iwae_bound_names_a_k_that_is_not_positive():
     model = tiny_vae()
     with pytest.raises(ValueError, match=r"\bk\b"):
         iwae_bound(model, binary_data(n=2), k=0)
+
+
+# ---- the Gaussian decoder: its loss, the variance floor, dequantised data, bits/dim -------------
+
+def softplus_np(a):
+    return np.logaddexp(0.0, a)
+
+
+@pytest.mark.parametrize("sigma_min, mean_activation",
+                         [(None, "identity"), (0.5, "identity"), (None, "sigmoid")])
+def test_gaussian_vae_loss_is_minus_log_normal_summed_over_pixels_plus_the_kl(sigma_min,
+                                                                              mean_activation):
+    model = tiny_vae("gaussian", sigma_min=sigma_min, mean_activation=mean_activation).double()
+    spread_encoder_(model)
+    x = tg.tensor(np.random.default_rng(0).random((6, D)), dtype="float64")
+    tg.manual_seed(5)
+    loss, metrics = model.loss(x)
+    # The same eps again, and every step after it in NumPy.
+    tg.manual_seed(5)
+    with tg.no_grad():
+        mu, logvar = (t.data for t in model.encode(x))
+        eps = tg.randn(6, L, dtype="float64").data
+        out = model.decoder(tg.tensor(mu + np.exp(logvar / 2) * eps)).data
+    mean, raw = out[:, :D], out[:, D:]
+    if mean_activation == "sigmoid":
+        mean = sigmoid(mean)
+    if sigma_min is not None:
+        floor = 2 * math.log(sigma_min)
+        raw = floor + softplus_np(raw - floor)
+    recon = -log_normal_np(x.data, mean, raw).sum(axis=1).mean()
+    kl = (-0.5 * (1 + logvar - mu**2 - np.exp(logvar))).sum(axis=1).mean()
+    np.testing.assert_allclose(metrics["recon"].item(), recon, rtol=1e-8)
+    np.testing.assert_allclose(loss.item(), recon + kl, rtol=1e-8)
+
+
+def test_floored_logvar_never_goes_below_the_floor_and_is_raw_well_above_it():
+    floor = -4.0
+    raw = np.array([-1e4, -50.0, -4.0, -3.0, 0.0, 30.0])
+    got = floored_logvar(tg.tensor(raw, dtype="float64"), floor).data
+    assert np.all(got >= floor)
+    np.testing.assert_allclose(got, floor + softplus_np(raw - floor), rtol=1e-12)
+    np.testing.assert_allclose(got[-1], 30.0, rtol=1e-12)  # 34 above the floor: raw itself
+    assert got[2] == pytest.approx(floor + math.log(2))   # at the floor: twice its variance
+
+
+def test_floored_logvar_gradient_is_sigmoid_of_the_distance_to_the_floor():
+    floor = -4.0
+    raw = tg.tensor([-30.0, -6.0, -4.0, -2.0, 10.0], dtype="float64", requires_grad=True)
+    floored_logvar(raw, floor).sum().backward()
+    want = sigmoid(raw.data - floor)
+    np.testing.assert_allclose(raw.grad.data, want, rtol=1e-12)
+    assert np.all(raw.grad.data > 0)        # below the floor too: a unit there can climb back
+    assert raw.grad.data[-1] > 0.9999       # well above it the gradient passes unchanged
+
+
+def test_floored_logvar_passes_gradcheck_and_gradgradcheck_in_float64():
+    raw = tg.tensor(np.linspace(-8, 4, 7), dtype="float64", requires_grad=True)
+    assert tg.gradcheck(lambda r: floored_logvar(r, -3.0), raw)
+    assert tg.gradgradcheck(lambda r: floored_logvar(r, -3.0), raw)
+
+
+def test_a_floored_decoder_keeps_logvar_above_log_sigma_min_squared_and_still_learns_it():
+    model = tiny_vae("gaussian", sigma_min=0.1)
+    last = model.decoder[-1]
+    last.bias.data[D:] = np.linspace(-40, 5, D)  # log-variances far below and above the floor
+    x = tg.tensor(np.random.default_rng(0).random((4, D)))
+    with tg.no_grad():
+        _, logvar = model.decode(model.encode(x)[0])
+    assert logvar.data.min() >= 2 * math.log(0.1) - 1e-6
+    loss, _ = model.loss(x)
+    loss.backward()
+    grad = last.bias.grad.data[D:]
+    assert np.all(np.isfinite(grad)) and np.all(grad != 0)  # every log-variance still learns
+
+
+def test_sigma_min_is_refused_without_a_gaussian_decoder_and_must_be_positive():
+    with pytest.raises(ValueError, match="bernoulli decoder has none"):
+        tiny_vae("bernoulli", sigma_min=0.1)
+    with pytest.raises(ValueError, match="positive"):
+        tiny_vae("gaussian", sigma_min=0.0)
+
+
+def test_mean_activation_is_checked_and_only_for_a_gaussian_decoder():
+    with pytest.raises(ValueError, match="identity, sigmoid.*'tanh'"):
+        tiny_vae("gaussian", mean_activation="tanh")
+    with pytest.raises(ValueError, match="bernoulli decoder has none"):
+        tiny_vae("bernoulli", mean_activation="sigmoid")
+    model = tiny_vae("gaussian", mean_activation="sigmoid")
+    model.decoder[-1].bias.data[:D] = np.linspace(-30, 30, D)  # means far outside [0, 1] raw
+    tg.manual_seed(0)
+    images = model.sample(4).data
+    assert images.min() >= 0 and images.max() <= 1
+    assert "mean_activation='sigmoid'" in repr(model)
+
+
+def constant_pixel_run(sigma_min, steps=150):
+    """A tiny Gaussian VAE (sigmoid means) trained on images whose last half of pixels are always
+    0: (its losses until one is not finite, the lowest log-variance it gave those pixels)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, D)).astype(np.float32)
+    x[:, D // 2:] = 0.0
+    model = tiny_vae("gaussian", sigma_min=sigma_min, mean_activation="sigmoid")
+    optimizer = tg.optim.Adam(model.parameters(), lr=1e-2)
+    losses, lowest = [], np.inf
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            mu, logvar = model.encode(tg.tensor(x))
+            mean, pixel_logvar = model.decode(model.reparameterize(mu, logvar))
+            loss = (F.gaussian_nll(tg.tensor(x), mean, pixel_logvar, reduction="none")
+                    .sum(axis=1).mean() + F.kl_normal(mu, logvar, reduction="batchmean"))
+            losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                break
+            lowest = min(lowest, float(pixel_logvar.data[:, D // 2:].min()))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return losses, lowest
+
+
+def test_without_a_floor_the_variance_of_always_black_pixels_collapses_and_with_one_it_stops():
+    floor = 2 * math.log(0.05)  # -6.0
+    free_losses, free_lowest = constant_pixel_run(None)
+    floored_losses, floored_lowest = constant_pixel_run(0.05)
+    assert free_lowest < floor - 5.0  # the black pixels' variance runs far below the floor ...
+    assert min(free_losses) < min(floored_losses) - 50  # ... and the "likelihood" climbs with it
+    assert floored_lowest >= floor - 1e-5
+    assert len(floored_losses) == 150 and all(math.isfinite(v) for v in floored_losses)
+
+
+def test_a_gaussian_vae_on_dequantised_pixels_learns_with_new_noise_each_epoch():
+    pixels = (prototype_data(n=120) * 200 + 20).astype(np.uint8)  # two levels, 20 and 220
+    model = tiny_vae("gaussian")
+    loader = DataLoader(pixels, batch_size=40, seed=0, transform=Dequantizer(seed=0))
+    history = fit(model, loader, tg.optim.Adam(model.parameters(), lr=1e-2), epochs=12,
+                  progress=False)
+    losses = history["loss"]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < losses[0] - 5.0  # nats per image; a Gaussian NLL can go below zero
+
+
+def test_bits_per_dim_of_a_uniform_density_is_eight_and_follows_the_formula():
+    assert bits_per_dim(0.0, 784) == pytest.approx(8.0)  # p(x) = 1 on [0, 1]^D: log2 256 bits
+    assert bits_per_dim(-784 * math.log(2), 784) == pytest.approx(7.0)
+    assert bits_per_dim(100.0, 10, levels=2) == pytest.approx((10.0 + math.log(2)) / math.log(2))
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.02, 0.001])
+def test_bits_per_dim_of_a_dequantised_density_bound_the_discrete_codelength(sigma):
+    # A Gaussian density on x; the discrete model it implies gives level k the mass of its bin.
+    from statistics import NormalDist
+    mean, levels = 0.4, np.arange(256)
+    density = NormalDist(mean, sigma)
+    lo, hi = levels / 256, (levels + 1) / 256
+    mass = np.array([density.cdf(b) - density.cdf(a) for a, b in zip(lo, hi)])
+    # E_u[-log p(x)] over each bin in closed form: E[(x - m)^2] for x uniform on [lo, hi].
+    second_moment = ((hi - mean) ** 3 - (lo - mean) ** 3) / (3 * (hi - lo))
+    nll = 0.5 * math.log(2 * math.pi * sigma**2) + second_moment / (2 * sigma**2)
+    for k in (0, 100, 102, 255):
+        if mass[k] > 1e-300:
+            assert bits_per_dim(nll[k], 1) >= -math.log2(mass[k]) - 1e-9
+    if sigma == 0.3:  # nearly flat across a bin: the bound is tight
+        np.testing.assert_allclose(bits_per_dim(nll[100], 1), -math.log2(mass[100]), atol=1e-5)
+
+
+def test_gaussian_samples_drawn_from_p_x_given_z_are_the_mean_plus_sigma_noise():
+    model = tiny_vae("gaussian", sigma_min=0.01)
+    tg.manual_seed(0)
+    drawn = model.sample(5, mean=False).data
+    tg.manual_seed(0)
+    with tg.no_grad():
+        mean, logvar = model.decode(tg.randn(5, L))
+        noise = tg.randn(5, D).data
+    np.testing.assert_allclose(drawn, mean.data + np.exp(logvar.data / 2) * noise, rtol=1e-6)
+    tg.manual_seed(0)
+    np.testing.assert_array_equal(model.sample(5).data, mean.data)  # the default: the means
+
+
+def test_bernoulli_samples_drawn_from_p_x_given_z_are_zeros_and_ones_at_the_right_rate():
+    model = tiny_vae()
+    model.decoder[-1].weight.data[:] = 0.0
+    model.decoder[-1].bias.data[:] = np.log(0.3 / 0.7)  # every pixel on with probability 0.3
+    tg.manual_seed(0)
+    drawn = model.sample(4000, mean=False).data
+    assert set(np.unique(drawn)) <= {0.0, 1.0}
+    p = drawn.mean()
+    assert abs(p - 0.3) < 4 * math.sqrt(0.3 * 0.7 / drawn.size)

@@ -3,6 +3,7 @@
     tinygen train ae                      # MNIST, downloaded once (offline: the bundled subset);
                                           # a couple of minutes on a laptop
     tinygen train ae --epochs 20 --data ~/mnist --out runs/my-ae
+    tinygen train vae --likelihood gaussian   # the decoder outputs a Gaussian's mean and variance
     tinygen train ae > train.log 2>&1     # a log gets one line per epoch, no progress bars
     tinygen sample runs/my-ae/checkpoint.npz --n 64 --out samples.png
     tinygen info                          # backends, and where MNIST was found
@@ -25,7 +26,8 @@ from .checkpoint import load
 from .data import load_mnist
 from .data.loader import DataLoader
 from .data.mnist import cache_dir, find_mnist
-from .data.transforms import flatten, to_symmetric, to_unit
+from .data.transforms import Dequantizer, dequantize, flatten, to_symmetric, to_unit
+from .models.vae import LIKELIHOODS, bits_per_dim
 from .optim import Adam
 from .random import manual_seed
 from .tensor import tensor
@@ -35,6 +37,12 @@ from .train import fit
 def unit_vectors(images):
     """MNIST images, uint8 (N, 28, 28), as float32 rows (N, 784) in [0, 1]: the autoencoders'."""
     return flatten(to_unit(images))
+
+
+def dequantized_vectors(images, seed=0):
+    """MNIST images as float32 rows (N, 784) of (pixel + u) / 256, u ~ U[0, 1): one fixed draw of
+    the noise (for the test set; training draws new noise for every batch)."""
+    return flatten(dequantize(images, np.random.default_rng(seed)))
 
 
 def symmetric_vectors(images):
@@ -58,6 +66,10 @@ class Recipe:
     description: str = ""
     pixels: Callable = unit_vectors  # uint8 images (N, 28, 28) -> the model's float32 input
     adversarial: bool = False  # a GAN: two optimizers, no validation loss, no reconstructions
+    likelihood: str = None  # the decoder's p(x|z), for a model that has one (the VAE)
+    # seed -> a transform that draws new noise for every training batch of flat uint8 images
+    # (dequantisation); None: the training images go through `pixels` once, like the test images.
+    train_transform: Callable = None
 
 
 def _encoder(code_activation=None, code=32):
@@ -93,7 +105,7 @@ RECIPES = {
         description="contractive autoencoder: sigmoid code, lam ||dz/dx||^2 (4 projections)"),
     "vae": Recipe(lambda: models.mlp_vae(784, 400, 20), epochs=10, lr=1e-3,
                   description="VAE 784-400-20 (pytorch/examples), Bernoulli decoder, "
-                              "-ELBO in nats"),
+                              "-ELBO in nats", likelihood="bernoulli"),
     "gan": Recipe(
         lambda: models.GAN(models.mlp_generator(100, (256, 512), 784),
                            models.mlp_discriminator(784, (512, 256)), 100),
@@ -103,6 +115,35 @@ RECIPES = {
         lambda: models.dcgan(100), epochs=5, lr=2e-4, batch_size=64, pixels=symmetric_images,
         adversarial=True, description="DCGAN (transposed convs, batch norm, Adam 2e-4, beta1 0.5)"),
 }
+
+
+# `tinygen train NAME --likelihood L`: the recipe NAME with another decoder likelihood.
+LIKELIHOOD_RECIPES = {
+    ("vae", "gaussian"): Recipe(
+        lambda: models.mlp_vae(784, 400, 20, likelihood="gaussian", mean_activation="sigmoid"),
+        epochs=10, lr=1e-3,
+        description="VAE 784-400-20, Gaussian decoder (a sigmoid mean and a log-variance per "
+                    "pixel) on dequantised pixels (pixel + u) / 256; -ELBO in nats and bits/dim",
+        pixels=dequantized_vectors, likelihood="gaussian", train_transform=Dequantizer),
+}
+
+
+def recipe_for(name, likelihood=None):
+    """The recipe NAME, or its variant with the decoder likelihood `likelihood` (None: its own)."""
+    recipe = RECIPES[name]
+    if likelihood is None or likelihood == recipe.likelihood:
+        return recipe
+    if recipe.likelihood is None:
+        takers = sorted(n for n, r in RECIPES.items() if r.likelihood is not None)
+        raise CommandError(f"--likelihood: the {name} recipe has no decoder likelihood to choose "
+                           f"(only {', '.join(takers)} has one)")
+    variant = LIKELIHOOD_RECIPES.get((name, likelihood))
+    if variant is None:
+        variants = {other for owner, other in LIKELIHOOD_RECIPES if owner == name}
+        offered = sorted({recipe.likelihood} | variants)
+        raise CommandError(f"--likelihood {likelihood}: the {name} recipe offers "
+                           f"{', '.join(offered)}")
+    return variant
 
 
 def _mnist_inputs(split, data, quick, pixels=unit_vectors):
@@ -130,7 +171,7 @@ def _write_json(obj, path):
 
 
 @no_grad()
-def _reconstruction_grid(model, x, path):
+def _reconstruction_grid(model, x, path, value_range=None):
     """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
     originals = x[:32]
     reconstructions = model(tensor(originals)).data
@@ -138,20 +179,42 @@ def _reconstruction_grid(model, x, path):
     for start in range(0, len(originals), 8):
         rows.append(originals[start:start + 8])
         rows.append(reconstructions[start:start + 8])
-    return plot.image_grid(np.concatenate(rows), path, nrow=8)
+    return plot.image_grid(np.concatenate(rows), path, nrow=8, value_range=value_range)
+
+
+def _value_range(recipe):
+    """(0, 1) for a Gaussian decoder, whose means may stray a little outside; else automatic."""
+    return (0.0, 1.0) if recipe.likelihood == "gaussian" else None
+
+
+def _training_loader(recipe, data, quick, batch_size, seed):
+    """The training images in mini-batches, with new noise for every batch where the recipe asks."""
+    if recipe.train_transform is None:
+        x_train = _mnist_inputs("train", data, quick, recipe.pixels)
+        return DataLoader(x_train, batch_size, shuffle=True, seed=seed)
+    x_train = _mnist_inputs("train", data, quick, flatten)  # uint8 rows, noised batch by batch
+    return DataLoader(x_train, batch_size, shuffle=True, seed=seed,
+                      transform=recipe.train_transform(seed))
+
+
+def _add_bits_per_dim(history, dim):
+    """history["val_bits_per_dim"]: the test -ELBO of dequantised 256-level pixels in bits/dim."""
+    history["val_bits_per_dim"] = [bits_per_dim(loss, dim) for loss in history["val_loss"]]
+    print(f"test -ELBO {history['val_loss'][-1]:.1f} nats per image = "
+          f"{history['val_bits_per_dim'][-1]:.3f} bits/dim "
+          f"((-ELBO / {dim} + log 256) / log 2; a uniform model: 8)")
 
 
 def train(args):
-    recipe = RECIPES[args.model]
+    recipe = recipe_for(args.model, args.likelihood)
     quick = args.quick or os.environ.get("TINYGEN_QUICK") == "1"
     if args.backend:
         backend.use(args.backend)
     manual_seed(args.seed)
     out = args.out or os.path.join("runs", f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(out, exist_ok=True)
-    x_train = _mnist_inputs("train", args.data, quick, recipe.pixels)
     batch_size = args.batch_size or recipe.batch_size
-    loader = DataLoader(x_train, batch_size, shuffle=True, seed=args.seed)
+    loader = _training_loader(recipe, args.data, quick, batch_size, args.seed)
     model = recipe.build()
     lr = args.lr or recipe.lr
     if recipe.adversarial:
@@ -162,25 +225,33 @@ def train(args):
         x_test = _mnist_inputs("test", args.data, quick, recipe.pixels)
         val_loader = DataLoader(x_test, batch_size, shuffle=False)
     epochs = args.epochs or (1 if quick else recipe.epochs)
-    print(f"tinygen train {args.model}: {recipe.description}; {len(x_train)} training images, "
+    print(f"tinygen train {args.model}: {recipe.description}; {loader.n_samples} training images, "
           f"{epochs} epochs, backend {backend.current()}, writing to {out}")
     checkpoint = os.path.join(out, "checkpoint.npz")
     # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
     watch = model.sample_grid_saver(os.path.join(out, "epochs")) if recipe.adversarial else None
+    extra = {"recipe": args.model, "tinygen": __version__}
+    if recipe.likelihood is not None:
+        extra["likelihood"] = recipe.likelihood  # so that `tinygen sample` rebuilds this decoder
     history = fit(model, loader, optimizer, epochs, val_loader=val_loader, checkpoint=checkpoint,
                   progress=args.progress, epoch_lines=True, on_epoch_end=watch,
-                  checkpoint_extra={"recipe": args.model, "tinygen": __version__})
-    _write_json({"model": args.model, "epochs": epochs, "history": history},
+                  checkpoint_extra=extra)
+    if recipe.likelihood == "gaussian":  # a density of dequantised pixels: bits/dim make sense
+        _add_bits_per_dim(history, x_test.shape[1])
+    _write_json({"model": args.model, "likelihood": recipe.likelihood, "epochs": epochs,
+                 "history": history},
                 os.path.join(out, "metrics.json"))
     plot.curves({k: v for k, v in history.items() if k != "seconds"},
                 os.path.join(out, "curves.png"))
     model.eval()
     written = ["checkpoint.npz", "metrics.json", "curves.png"]
     if x_test is not None:
-        _reconstruction_grid(model, x_test, os.path.join(out, "reconstructions.png"))
+        _reconstruction_grid(model, x_test, os.path.join(out, "reconstructions.png"),
+                             _value_range(recipe))
         written.append("reconstructions.png")
     if hasattr(model, "sample"):
-        plot.image_grid(model.sample(64).data, os.path.join(out, "samples.png"))
+        plot.image_grid(model.sample(64).data, os.path.join(out, "samples.png"),
+                        value_range=_value_range(recipe))
         written.append("samples.png")
     if watch is not None:
         written.append(f"epochs/samples_epoch_NNN.png (fixed noise, {len(watch.paths)} epochs)")
@@ -195,7 +266,8 @@ def sample(args):
     name = state.get("recipe") if isinstance(state, dict) else None
     if name not in RECIPES or "model" not in state:
         raise CommandError(f"{args.checkpoint} is not a checkpoint written by `tinygen train`")
-    model = RECIPES[name].build()
+    recipe = recipe_for(name, state.get("likelihood"))  # older checkpoints: the recipe's own
+    model = recipe.build()
     try:
         model.load_state_dict(state["model"])
     except ValueError as error:
@@ -204,11 +276,11 @@ def sample(args):
     model.eval()
     if hasattr(model, "sample"):
         images = model.sample(args.n).data
-        path = plot.image_grid(images, args.out)
+        path = plot.image_grid(images, args.out, value_range=_value_range(recipe))
         print(f"{args.n} samples from {name} written to {path}")
     else:
-        x = _mnist_inputs("test", args.data, quick=False, pixels=RECIPES[name].pixels)[:args.n]
-        path = _reconstruction_grid(model, x, args.out)
+        x = _mnist_inputs("test", args.data, quick=False, pixels=recipe.pixels)[:args.n]
+        path = _reconstruction_grid(model, x, args.out, _value_range(recipe))
         print(f"{name} has no sampler (an autoencoder's codes have no prior): "
               f"test images above their reconstructions written to {path}")
 
@@ -242,6 +314,9 @@ def build_parser():
     p.add_argument("--epochs", type=int, help="default: the model's recipe (1 with --quick)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
+    p.add_argument("--likelihood", choices=LIKELIHOODS,
+                   help="the decoder's p(x|z), for the vae: bernoulli (the default) or gaussian "
+                        "(a mean and a log-variance per pixel, trained on dequantised pixels)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=kernels.names(), help="conv kernels (default: the fastest)")
     p.add_argument("--data", default=None,

@@ -1,11 +1,13 @@
 """Measurements for the lessons and benchmarks: PCA, subspace angles, PSNR, AUROC, a linear probe,
-data completion, and the Jacobian norm a contractive autoencoder penalises.
+data completion, the Jacobian norm a contractive autoencoder penalises, and densities on a 1-D
+grid (a kernel density estimate, a GAN's optimal discriminator, the Jensen-Shannon divergence).
 
     mean, comps, var = pca(x_train, 32)
     r = pca_reconstruct(pca_project(x_test, mean, comps), mean, comps)
     psnr(x_test, r)                           # dB, from the whole set's mean squared error
     auroc(errors, is_anomaly)                 # 0.5 = chance, 1.0 = every anomaly scores higher
     linear_probe(z_train, y_train, z_test, y_test)
+    jensen_shannon(p_data, binned_gaussian_kde_1d(samples, grid, 0.1), dx)  # in [0, log 2]
 
 Inputs are NumPy arrays or tinygen Tensors (their .data is used); outputs are NumPy arrays and
 Python floats. linear_probe (with nn.functional.cross_entropy) and jacobian_frobenius_sq use
@@ -337,6 +339,98 @@ def jacobian_frobenius_sq(encode, x):
             rows = g.data.reshape(x.shape[0], -1).astype(np.float64)
             total += np.sum(rows**2, axis=1)
     return total
+
+
+# ---- densities on a 1-D grid (a GAN's optimal discriminator) ------------------------------------
+def _grid_density(name, p, what):
+    """p as a float64 vector (K,) of non-negative, finite values; raises otherwise."""
+    p = _array(p)
+    if p.ndim != 1 or len(p) == 0:
+        raise ValueError(f"{name}: {what} must be a vector (K,), got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(f"{name}: {what} must be finite and non-negative")
+    return p
+
+
+def gaussian_kde_1d(samples, grid, bandwidth, chunk=4096):
+    """A Gaussian kernel density estimate of samples (M,), evaluated on grid (K,) -> (K,).
+
+    p_hat(x) = (1/M) sum_i N(x; s_i, bandwidth^2): each sample spreads one M-th of the mass as a
+    Gaussian of standard deviation `bandwidth`. The samples are taken `chunk` at a time, so that
+    memory stays at chunk x K numbers.
+    """
+    s = _array(samples).ravel()
+    x = _array(grid).ravel()
+    if len(s) == 0:
+        raise ValueError("gaussian_kde_1d: samples is empty")
+    if not bandwidth > 0:
+        raise ValueError(f"gaussian_kde_1d: bandwidth must be positive, got {bandwidth!r}")
+    total = np.zeros_like(x)
+    for start in range(0, len(s), chunk):
+        z = (x[None, :] - s[start:start + chunk, None]) / bandwidth  # (chunk, K)
+        total += np.exp(-0.5 * z**2).sum(axis=0)
+    return total / (len(s) * bandwidth * math.sqrt(2.0 * math.pi))
+
+
+def binned_gaussian_kde_1d(samples, grid, bandwidth):
+    """gaussian_kde_1d made fast for an evenly spaced grid (K,) -> (K,), by binning first.
+
+    Each sample is moved to its nearest grid point (by at most half a step, negligible when the
+    step is much smaller than the bandwidth), and the counts are smoothed with the Gaussian kernel
+    cut at 6 bandwidths: one convolution of K numbers instead of M x K kernel evaluations.
+    Samples beyond the grid's ends are left out, but still count in the 1 / M.
+    """
+    s = _array(samples).ravel()
+    x = _array(grid).ravel()
+    if len(s) == 0:
+        raise ValueError("binned_gaussian_kde_1d: samples is empty")
+    if not bandwidth > 0:
+        raise ValueError(f"binned_gaussian_kde_1d: bandwidth must be positive, got {bandwidth!r}")
+    step = (x[-1] - x[0]) / (len(x) - 1) if len(x) > 1 else 0.0
+    if not step > 0 or not np.allclose(np.diff(x), step, rtol=1e-6, atol=0):
+        raise ValueError("binned_gaussian_kde_1d: grid must be evenly spaced and increasing")
+    index = np.rint((s - x[0]) / step).astype(np.int64)
+    counts = np.bincount(index[(index >= 0) & (index < len(x))], minlength=len(x))
+    half_width = int(math.ceil(6 * bandwidth / step))
+    offsets = np.arange(-half_width, half_width + 1) * step
+    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * math.sqrt(2.0 * math.pi))
+    smoothed = np.convolve(counts, kernel)[half_width:half_width + len(x)]  # centred on x
+    return smoothed / len(s)
+
+
+def optimal_discriminator(p_data, p_model):
+    """D*(x) = p_data(x) / (p_data(x) + p_model(x)), elementwise over a grid (K,) -> (K,).
+
+    The discriminator that maximises the GAN value function against a fixed generator of density
+    p_model. Where both densities are 0 no point is ever seen and D* is undefined; it is 1/2 there.
+    """
+    p = _grid_density("optimal_discriminator", p_data, "p_data")
+    q = _grid_density("optimal_discriminator", p_model, "p_model")
+    _check_same_shape("optimal_discriminator", p, q, "p_data", "p_model")
+    total = p + q
+    return np.where(total > 0, p / np.where(total > 0, total, 1.0), 0.5)
+
+
+def jensen_shannon(p, q, dx=1.0):
+    """JSD(p || q) = KL(p || m) / 2 + KL(q || m) / 2 with m = (p + q) / 2, in nats.
+
+    p and q are densities on an evenly spaced grid of step dx (K,), and the integrals are the sums
+    times dx; with dx = 1 they are probability vectors. 0 log 0 counts as 0. The result lies in
+    [0, log 2] when p and q each integrate to 1: 0 when they are equal, log 2 when they never
+    overlap.
+    """
+    p = _grid_density("jensen_shannon", p, "p")
+    q = _grid_density("jensen_shannon", q, "q")
+    _check_same_shape("jensen_shannon", p, q, "p", "q")
+    if not dx > 0:
+        raise ValueError(f"jensen_shannon: dx must be positive, got {dx!r}")
+    m = (p + q) / 2
+
+    def kl_to_m(a):
+        inside = a > 0  # where a > 0, m >= a / 2 > 0 too
+        return float(np.sum(a[inside] * np.log(a[inside] / m[inside])) * dx)
+
+    return 0.5 * kl_to_m(p) + 0.5 * kl_to_m(q)
 
 
 # ---- attributes measured from the pixels (for latent arithmetic) ------------------------------

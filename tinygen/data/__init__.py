@@ -5,8 +5,10 @@ from .loader import DataLoader
 from .mnist import load_mnist, read_idx
 from .transforms import (  # noqa: F401
     Binarizer,
+    Dequantizer,
     binarize_dynamic,
     binarize_static,
+    dequantize,
     flatten,
     to_symmetric,
     to_unit,

@@ -1,10 +1,13 @@
-"""Turn images into training inputs: scale, flatten, binarise.
+"""Turn images into training inputs: scale, flatten, binarise, dequantise.
 
     x = transforms.flatten(transforms.to_unit(images))   # (N, 28, 28) uint8 -> (N, 784) in [0, 1]
     loader = DataLoader(x, 128, transform=transforms.Binarizer(seed=0))  # new {0, 1} each epoch
+    loader = DataLoader(flatten(images), 128, transform=transforms.Dequantizer(seed=0))
+                                                          # (pixel + u) / 256, new u each epoch
 
 Every function takes images either as uint8 in [0, 255] (as MNIST is stored) or as floats already
-in [0, 1]; anything else is an error that says which. All return NumPy arrays, float32.
+in [0, 1]; anything else is an error that says which (dequantisation takes uint8 only: it needs the
+256 levels). All return NumPy arrays, float32.
 """
 import numpy as np
 
@@ -97,3 +100,57 @@ class Binarizer:
 
     def __repr__(self):
         return "Binarizer()"
+
+
+# Below 1 in float32: (255 + u) / 256 for u just under 1 would round up to 1.0.
+_BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
+
+
+def _generator(rng, who):
+    """rng itself, or tinygen's global generator when rng is None."""
+    if rng is None:
+        return _random.generator()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{who}: rng must be a numpy.random.Generator or None, "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
+def dequantize(images, rng=None):
+    """x = (pixel + u) / 256 with u ~ U[0, 1) per pixel, drawn anew on every call: uint8 images
+    -> the same shape, float32 in [0, 1).
+
+    Each of the 256 levels k becomes the interval [k / 256, (k + 1) / 256), filled evenly. A
+    density model of x then cannot pile unbounded density on one exact value (a pixel that is
+    always 0): over a bin 1/256 wide its density averages at most 256, and
+    E_u[-log p(x)] + log 256 bounds the discrete -log P(pixel) from above (Theis et al. 2016,
+    "A note on the evaluation of generative models"). rng: a numpy Generator, or None for
+    tinygen's global one.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"dequantize: expected uint8 images with levels 0..255, got dtype "
+                        f"{images.dtype} (dequantise the stored pixels, before scaling to [0, 1])")
+    u = _generator(rng, "dequantize").random(images.shape)
+    x = ((images + u) / 256.0).astype(np.float32)
+    return np.minimum(x, _BELOW_ONE)
+
+
+class Dequantizer:
+    """Dequantisation as a callable with its own generator, for DataLoader(transform=...).
+
+    Each call draws new noise, so every epoch sees the pixels at new places inside their bins; the
+    same seed gives the same draws. seed=None seeds it from tinygen's global generator.
+    """
+
+    def __init__(self, seed=None):
+        if seed is None:
+            seed = int(_random.generator().integers(2**63))
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, images):
+        """images (B, ...) uint8 -> (B, ...) float32 in [0, 1), (pixel + u) / 256."""
+        return dequantize(images, self.rng)
+
+    def __repr__(self):
+        return "Dequantizer()"

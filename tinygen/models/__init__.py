@@ -22,4 +22,13 @@ from .gan import (  # noqa: F401
     mlp_discriminator,
     mlp_generator,
 )
-from .vae import VAE, add_attribute, attribute_vector, conv_vae, iwae_bound, mlp_vae  # noqa: F401
+from .vae import (  # noqa: F401
+    VAE,
+    add_attribute,
+    attribute_vector,
+    bits_per_dim,
+    conv_vae,
+    floored_logvar,
+    iwae_bound,
+    mlp_vae,
+)

@@ -228,8 +228,9 @@ def dcgan_discriminator():
 
 
 def dcgan_init(module):
-    """DCGAN's initialisation (Radford et al. 2016): conv and linear weights ~ N(0, 0.02), batch
-    norm weights ~ N(1, 0.02), biases 0. Use as model.apply(dcgan_init)."""
+    """DCGAN's initialisation, as model.apply(dcgan_init): conv and linear weights ~ N(0, 0.02)
+    (Radford et al. 2016); batch norm scales ~ N(1, 0.02) and shifts 0 (PyTorch's DCGAN example,
+    pytorch/examples dcgan/main.py weights_init); conv and linear biases 0 (tinygen's choice)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
@@ -240,7 +241,7 @@ def dcgan_init(module):
 
 
 def dcgan(latent_dim=100, k=1, generator_loss="non-saturating"):
-    """The MNIST DCGAN of the accelerated-core issue, initialised as in the DCGAN paper."""
+    """The course's MNIST DCGAN (lesson 13), initialised by dcgan_init."""
     gan = GAN(dcgan_generator(latent_dim), dcgan_discriminator(), latent_dim, "normal", k,
               generator_loss)
     gan.apply(dcgan_init)

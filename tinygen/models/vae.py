@@ -8,6 +8,12 @@
 The loss is the negative evidence lower bound, per sample:
     -ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))      ("recon" + "kl")
 with the expectation estimated by one sample of z and the KL in closed form.
+
+A Gaussian decoder's learned variance can shrink without end on pixels that never change (MNIST's
+black border): the density there grows without bound and so does the "likelihood". Two fixes:
+dequantise the data (tinygen.data.transforms.dequantize), which leaves every pixel a spread of at
+least 1/256 to cover, and a floor sigma_min on the decoder's standard deviation (floored_logvar).
+bits_per_dim turns a -ELBO on dequantised data into bits per pixel of the 256-level images.
 """
 import math
 
@@ -15,7 +21,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import is_grad_enabled, no_grad
-from ..creation import randn, zeros_like
+from ..creation import rand, randn, zeros_like
 from ..nn import functional as F
 from ..nn.module import parameter_dtype
 from ..ops import concatenate
@@ -23,6 +29,19 @@ from ..tensor import Tensor
 from .autoencoders import conv_decoder, conv_encoder, mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+MEAN_ACTIVATIONS = ("identity", "sigmoid")
+
+
+def floored_logvar(raw, floor):
+    """floor + softplus(raw - floor): a log-variance that never falls below `floor`, smoothly.
+
+    Well above the floor it is raw itself (softplus(t) -> t), so the decoder keeps the variance it
+    learned; below, it bends onto the floor. Its derivative sigmoid(raw - floor) lies in (0, 1):
+    never 0, so a unit that went below the floor still feels the loss and can climb back (a hard
+    clamp would give it no gradient at all), and never above 1. The price: at raw = floor the
+    variance is twice the floor's (softplus(0) = log 2), a small bias only near the floor.
+    """
+    return F.softplus(raw - floor) + floor
 
 
 class VAE(nn.Module):
@@ -30,23 +49,54 @@ class VAE(nn.Module):
     -> (N, D) Bernoulli logits, or (N, 2 D) Gaussian mean and log-variance.
 
     beta weighs the KL term (beta-VAE; 1 is the ELBO). kl_warmup: the number of training steps over
-    which that weight grows linearly from 0 to beta (0: no warm-up).
+    which that weight grows linearly from 0 to beta (0: no warm-up). For the Gaussian decoder:
+    sigma_min, a floor on each pixel's standard deviation, log sigma^2 >= log sigma_min^2 through
+    floored_logvar (None: no floor, the decoder's log-variance as it comes); mean_activation,
+    "identity" (the mean as it comes) or "sigmoid" (pixel means in (0, 1), which can come very
+    close to 0 and 1 without the output having to hit one exact number).
     """
 
     def __init__(self, encoder, decoder, latent_dim, likelihood="bernoulli", beta=1.0,
-                 kl_warmup=0):
+                 kl_warmup=0, sigma_min=None, mean_activation="identity"):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}; got "
                              f"{likelihood!r}")
+        if sigma_min is not None:
+            if likelihood != "gaussian":
+                raise ValueError(f"sigma_min is a floor on a Gaussian decoder's standard deviation;"
+                                 f" the {likelihood} decoder has none")
+            if not sigma_min > 0:
+                raise ValueError(f"sigma_min must be a positive number, got {sigma_min!r}")
+        if mean_activation not in MEAN_ACTIVATIONS:
+            raise ValueError(f"mean_activation must be one of {', '.join(MEAN_ACTIVATIONS)}; got "
+                             f"{mean_activation!r}")
+        if mean_activation != "identity" and likelihood != "gaussian":
+            raise ValueError(f"mean_activation shapes a Gaussian decoder's mean; the {likelihood}"
+                             f" decoder has none")
         self.encoder = encoder
         self.decoder = decoder
         self.latent_dim = latent_dim
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup = kl_warmup
+        self.sigma_min = sigma_min
+        self.mean_activation = mean_activation
         # Training steps taken, for the KL warm-up: a buffer, so a resumed run goes on from there.
         self.register_buffer("kl_warmup_steps", np.zeros((), dtype=np.int64))
+
+    def extra_repr(self):
+        """latent_dim, likelihood, and beta, warm-up, sigma_min and mean_activation where set."""
+        settings = [f"latent_dim={self.latent_dim}", f"likelihood={self.likelihood!r}"]
+        if self.beta != 1.0:
+            settings.append(f"beta={self.beta}")
+        if self.kl_warmup:
+            settings.append(f"kl_warmup={self.kl_warmup}")
+        if self.sigma_min is not None:
+            settings.append(f"sigma_min={self.sigma_min:.3g}")
+        if self.mean_activation != "identity":
+            settings.append(f"mean_activation={self.mean_activation!r}")
+        return ", ".join(settings)
 
     @property
     def steps(self):
@@ -67,13 +117,23 @@ class VAE(nn.Module):
         eps = randn(*mu.shape, dtype=mu.dtype)
         return mu + (logvar * 0.5).exp() * eps
 
+    @property
+    def logvar_floor(self):
+        """log sigma_min^2, the lowest log-variance the Gaussian decoder gives (None: no floor)."""
+        return None if self.sigma_min is None else 2.0 * math.log(self.sigma_min)
+
     def decode(self, z):
         """z -> the parameters of p(x|z): logits (N, D), or (mean, logvar) each (N, D)."""
         out = self.decoder(z)
         if self.likelihood == "bernoulli":
             return out
         d = out.shape[-1] // 2
-        return out[:, :d], out[:, d:]
+        mean, logvar = out[:, :d], out[:, d:]
+        if self.mean_activation == "sigmoid":
+            mean = F.sigmoid(mean)
+        if self.sigma_min is not None:
+            logvar = floored_logvar(logvar, self.logvar_floor)
+        return mean, logvar
 
     def forward(self, x):
         """The reconstruction of x through its mean code: decode(mu(x)) as pixel means, (N, D)."""
@@ -113,11 +173,22 @@ class VAE(nn.Module):
             return F.sigmoid(params)
         return params[0]
 
+    def draw_image(self, params):
+        """One image drawn from p(x|z) itself: Bernoulli {0, 1} pixels, or mean + sigma * noise."""
+        if self.likelihood == "bernoulli":
+            probabilities = F.sigmoid(params).data
+            u = rand(*probabilities.shape, dtype=probabilities.dtype).data
+            return Tensor((u < probabilities).astype(probabilities.dtype))
+        mean, logvar = params
+        return mean + (logvar * 0.5).exp() * randn(*mean.shape, dtype=mean.dtype)
+
     @no_grad()
-    def sample(self, n):
-        """n images decoded from z ~ N(0, I) (their means under p(x|z)), (n, D)."""
+    def sample(self, n, mean=True):
+        """n images decoded from z ~ N(0, I), (n, D): their means under p(x|z), or with
+        mean=False images drawn from p(x|z) (every pixel with its own independent noise)."""
         z = randn(n, self.latent_dim, dtype=parameter_dtype(self))
-        return self.mean_image(self.decode(z))
+        params = self.decode(z)
+        return self.mean_image(params) if mean else self.draw_image(params)
 
     @no_grad()
     def reconstruct(self, x):
@@ -132,6 +203,17 @@ class VAE(nn.Module):
         t = Tensor(np.linspace(0, 1, steps).reshape(-1, 1), dtype=mu_a.dtype)
         return self.mean_image(self.decode(mu_a * (1 - t) + mu_b * t))
 
+
+def bits_per_dim(neg_elbo, dim, levels=256):
+    """A -ELBO in nats per image of continuous x = (pixel + u) / levels, as bits per pixel of the
+    discrete images: (neg_elbo / dim + log levels) / log 2.
+
+    The density of x lives on bins 1/levels wide, so a pixel's probability is at least its density
+    times 1/levels on average (Jensen): -log P(pixel) <= E_u[-log p(x)] + log levels per pixel.
+    """
+    return (neg_elbo / dim + math.log(levels)) / math.log(2)
+
+
 def _as_tensor(x, model):
     """x as a Tensor; arrays take the model's dtype (float64 models keep float64 inputs)."""
     return x if isinstance(x, Tensor) else Tensor(x, dtype=parameter_dtype(model))
@@ -145,7 +227,10 @@ def _as_batch(x, model):
 
 def mlp_vae(input_dim=784, hidden=400, latent_dim=20, likelihood="bernoulli", **kwargs):
     """The VAE of pytorch/examples: encoder input-hidden (ReLU) -> (mu, logvar), decoder
-    latent-hidden (ReLU) -> input (x2 for a Gaussian likelihood)."""
+    latent-hidden (ReLU) -> input (x2 for a Gaussian likelihood: mean and log-variance).
+
+    kwargs go to VAE: beta, kl_warmup, and for the Gaussian decoder sigma_min and
+    mean_activation."""
     out = input_dim * (2 if likelihood == "gaussian" else 1)
     encoder = mlp([input_dim, hidden, 2 * latent_dim])
     decoder = mlp([latent_dim, hidden, out])

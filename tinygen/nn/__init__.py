@@ -1,6 +1,7 @@
 """Neural-network building blocks with PyTorch's names: Module, layers, init, functional."""
 from . import functional, init  # noqa: F401
 from .layers import (  # noqa: F401
+    AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
@@ -15,5 +16,6 @@ from .layers import (  # noqa: F401
     Softplus,
     Tanh,
     Unflatten,
+    Upsample,
 )
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401

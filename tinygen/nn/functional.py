@@ -1,10 +1,12 @@
-"""Functions of tensors with no state of their own: activations, linear, conv, dropout, batch norm,
-and (from tinygen/nn/losses.py) the losses. The layers in tinygen/nn/layers.py call these."""
+"""Functions of tensors with no state of their own: activations, linear, conv, pooling and
+upsampling, dropout, batch norm, and (from tinygen/nn/losses.py) the losses. The layers in
+tinygen/nn/layers.py call these."""
 import numpy as np
 
 from .. import ops
 from ..ops import fused as fused_ops
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401  (re-exported)
+from ..ops.pool import avg_pool2d, upsample_nearest  # noqa: F401  (re-exported)
 from ..random import generator
 from ..tensor import as_tensor
 from .losses import (  # noqa: F401  (re-exported)
@@ -70,6 +72,14 @@ def linear(x, weight, bias=None):
     if bias is not None:
         y = y + bias
     return y
+
+
+def interpolate(x, scale_factor, mode="nearest"):
+    """Resize (N, C, H, W) images by a whole scale_factor; only mode="nearest" is implemented
+    (upsample_nearest: each pixel copied into a scale_factor x scale_factor block)."""
+    if mode != "nearest":
+        raise ValueError(f"interpolate: only mode='nearest' is implemented, got mode={mode!r}")
+    return upsample_nearest(x, scale_factor)
 
 
 def dropout(x, p=0.5, training=True):

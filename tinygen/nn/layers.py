@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..ops.conv import conv_settings
+from ..ops.pool import positive_pair, whole_factor_pair
 from ..ops.shape import normalize_axis
 from . import functional as F
 from . import init
@@ -97,6 +98,42 @@ class ConvTranspose2d(Module):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, "
                 f"output_padding={self.output_padding}, bias={self.bias is not None}")
+
+
+class AvgPool2d(Module):
+    """The mean over each kernel_size window, windows stride apart (stride defaults to
+    kernel_size; no padding, floor output size): AvgPool2d(2) halves an image."""
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size = positive_pair(kernel_size, "kernel_size", "AvgPool2d")
+        self.stride = (self.kernel_size if stride is None
+                       else positive_pair(stride, "stride", "AvgPool2d"))
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding=0"
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling by a whole scale_factor: Upsample(scale_factor=2) turns each
+    pixel into a 2 x 2 block. Only mode="nearest" is implemented."""
+
+    def __init__(self, scale_factor, mode="nearest"):
+        super().__init__()
+        if mode != "nearest":
+            raise ValueError(f"Upsample: only mode='nearest' is implemented, got mode={mode!r}")
+        whole_factor_pair(scale_factor, "Upsample")  # a clear error now rather than at forward
+        self.scale_factor = scale_factor
+        self.mode = mode
+
+    def forward(self, x):
+        return F.upsample_nearest(x, self.scale_factor)
+
+    def extra_repr(self):
+        return f"scale_factor={self.scale_factor}, mode={self.mode!r}"
 
 
 class _BatchNorm(Module):

@@ -22,6 +22,7 @@ from .elementwise import (  # noqa: F401
     where,
 )
 from .matmul import matmul  # noqa: F401
+from .pool import avg_pool2d, upsample_nearest  # noqa: F401
 from .reduce import logsumexp, max, mean, min, sum, var  # noqa: F401
 from .shape import (  # noqa: F401
     broadcast_to,

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 12: The accelerated core: how tinygen's convolutions run, and how fast
+# # 14: The accelerated core: how tinygen's convolutions run, and how fast
 #
 # The convolutional autoencoders, VAEs and the DCGAN of this course spend almost all their time
 # in one operation: the 2-D convolution (and its mirror image, the transposed convolution). This
@@ -158,7 +158,7 @@ draw_matrix(axes[2], cols, "im2col matrix cols (4 x 9):\none column per window",
             highlight=((0, 5), (4, 1)))
 draw_matrix(axes[3], y_by_gemm[0, 0], "y = W_mat @ cols\n(3 x 3)", highlight=((1, 2), (1, 1)),
             cmap="Greens")
-plot.save(fig, figure("12_im2col.png"))
+plot.save(fig, figure("14_im2col.png"))
 
 # %% [markdown]
 # `numpy_conv.im2col` builds cols without a loop over pixels: for each kernel offset $(i, j)$
@@ -745,7 +745,7 @@ layer_axes.set_ylim(top=max(max(t.values()) for t in timings.values()) * 1e3 * 3
 layer_axes.set_ylabel("forward + backward time (ms, log scale)")
 layer_axes.set_title(f"DCGAN layers, batch {batch}")
 layer_axes.legend(fontsize=8, loc="center right")
-plot.save(fig, figure("12_conv_speed.png"))
+plot.save(fig, figure("14_conv_speed.png"))
 
 # %% [markdown]
 # ## The CUDA kernels without a GPU: Numba's simulator

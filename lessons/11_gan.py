@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 10: Generative adversarial networks
+# # 11: Generative adversarial networks
 #
-# Lesson 09 drew samples by pushing noise through a generator $G$ and let a second network
+# Lesson 10 drew samples by pushing noise through a generator $G$ and let a second network
 # judge them. This lesson writes that game out. A **generative adversarial network** (GAN) has two
 # players:
 #
@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import tinygen as tg  # noqa: E402
 from tinygen import nn, plot  # noqa: E402
 from tinygen.data import DataLoader, to_symmetric  # noqa: E402
+from tinygen.metrics import jensen_shannon, optimal_discriminator  # noqa: E402
 from tinygen.mnist_classifier import fid, predict, real_floor  # noqa: E402
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator  # noqa: E402
 
@@ -130,7 +131,7 @@ print(f"L_D by hand {loss_d_by_hand:.6f}, GAN.discriminator_loss {loss_d_tinygen
 # $$\mathcal{L}_G^\text{sat} = \frac{1}{m} \sum_{i=1}^m \log\big(1 - D(G(\mathbf{z}^{(i)}))\big).$$
 #
 # The gradient flows *through* $D$ (its weights are frozen, not its computation) into $G$'s
-# weights. The course notes use this loss; section 5 shows why it is called *saturating* and what
+# weights. The course notes use this loss; section 6 shows why it is called *saturating* and what
 # is used instead.
 #
 # ## 4. Putting it all together: the minibatch algorithm
@@ -218,7 +219,118 @@ print(f"D called {d_calls} times, G {g_calls} times; D stepped {d_steps} times, 
 # changed, and get no gradient at all), and $G$ steps: $2k + 1 = 7$ calls of $D$ and $k + 1 = 4$
 # of $G$.
 #
-# ## 5. Saturating and non-saturating generator losses
+# ## 5. Why the game works: the optimal discriminator
+#
+# Why should this game make $G$'s samples look like the data? Suppose $D$ could be any function
+# and won every round outright. Hold $G$ fixed and write $p_g$ for the density of its samples
+# $G(\mathbf{z})$. The second expectation in $V$ is over $\mathbf{z}$, but it only looks at
+# $\mathbf{x} = G(\mathbf{z})$, so it is an expectation over $p_g$:
+#
+# $$V(D, G) = \int \Big[p_\text{data}(\mathbf{x}) \log D(\mathbf{x})
+#   + p_g(\mathbf{x}) \log\big(1 - D(\mathbf{x})\big)\Big] \, d\mathbf{x}.$$
+#
+# $D$ picks its value at each $\mathbf{x}$ separately, so it maximises the integrand point by
+# point. At one $\mathbf{x}$ write $a = p_\text{data}(\mathbf{x})$, $b = p_g(\mathbf{x})$ and
+# $y = D(\mathbf{x}) \in (0, 1)$:
+#
+# - $f(y) = a \log y + b \log(1 - y)$
+# - $f'(y) = \dfrac{a}{y} - \dfrac{b}{1 - y}$
+# - $f'(y) = 0 \iff a (1 - y) = b y \iff y = \dfrac{a}{a + b}$
+# - $f''(y) = -\dfrac{a}{y^2} - \dfrac{b}{(1 - y)^2} < 0$, so this one stationary point is the
+#   maximum.
+#
+# The **optimal discriminator** against a fixed $G$ is therefore
+#
+# $$D^*(\mathbf{x})
+#   = \frac{p_\text{data}(\mathbf{x})}{p_\text{data}(\mathbf{x}) + p_g(\mathbf{x})}.$$
+#
+# Read it as: among everything that lands near $\mathbf{x}$, data and fakes in equal numbers,
+# the share that came from the data. (Where both densities are 0, nothing is ever seen there,
+# and $D$'s value does not matter.)
+#
+# What is $G$ left minimising when $D$ plays $D^*$? Let $m = \frac12 (p_\text{data} + p_g)$, the
+# density of the mixture that $D$ is shown, half data and half fakes. Then
+# $p_\text{data} + p_g = 2m$, so $D^* = p_\text{data} / (2m)$ and $1 - D^* = p_g / (2m)$. Dropping
+# the $(\mathbf{x})$ and the $d\mathbf{x}$, and writing
+# $\text{KL}(p \,\|\, q) = \int p \log (p / q)$ for the Kullback-Leibler divergence:
+#
+# - $V(D^*, G) = \int p_\text{data} \log D^* + \int p_g \log (1 - D^*)$
+# - $= \int p_\text{data} \log \frac{p_\text{data}}{2m}
+#   + \int p_g \log \frac{p_g}{2m}$
+# - $= \int p_\text{data} \log \frac{p_\text{data}}{m}
+#   - \log 2 \int p_\text{data} + \int p_g \log \frac{p_g}{m} - \log 2 \int p_g$
+# - $= \text{KL}(p_\text{data} \,\|\, m) - \log 2
+#   + \text{KL}(p_g \,\|\, m) - \log 2$ (both densities integrate to 1)
+# - $= -\log 4 + 2 \cdot \tfrac12 \big[\text{KL}(p_\text{data} \,\|\, m)
+#   + \text{KL}(p_g \,\|\, m)\big]$
+# - $= -\log 4 + 2 \, \text{JSD}(p_\text{data} \,\|\, p_g)$,
+#
+# where $\text{JSD}(p \,\|\, q) = \frac12 \text{KL}(p \,\|\, m) + \frac12 \text{KL}(q \,\|\, m)$ is
+# the **Jensen-Shannon divergence**. A KL divergence is never negative and is 0 only when its two
+# densities are equal, so $\text{JSD}(p_\text{data} \,\|\, p_g) \ge 0$, with equality exactly when
+# $p_g = p_\text{data}$ (then $m = p_\text{data}$ too). Hence:
+#
+# - against a perfect $D$, $G$ minimises the Jensen-Shannon divergence between its samples and
+#   the data, and the game's minimum, $V = -\log 4$, is reached exactly at $p_g = p_\text{data}$;
+# - there $D^*(\mathbf{x}) = \dfrac{p_\text{data}}{p_\text{data} + p_\text{data}} = \frac12$
+#   for every $\mathbf{x}$: $D$ cannot tell, and says $\frac12$ everywhere;
+# - and $V = \log \frac12 + \log \frac12 = -\log 4$, so $\mathcal{L}_D = -V = 2 \log 2 \approx
+#   1.386$ (the untrained value of section 2) and the non-saturating
+#   $\mathcal{L}_G = -\log \frac12 = \log 2$: the dotted lines of section 7's curves.
+#
+# Two honest caveats. The argument assumes $D$ reaches $D^*$ before every move of $G$, and that
+# $G$ can produce any density; a real $D$ takes $k$ gradient steps per round and lags behind
+# $D^*$ (lesson 10 measures the gap, `10_optimal_discriminator.png`). And the non-saturating loss
+# of section 6 changes what $G$ minimises; it keeps the same fixed point, though: at
+# $p_g = p_\text{data}$, $D^*$ is the constant $\frac12$, its gradient with respect to
+# $\mathbf{x}$ is zero, and neither generator loss moves $G$.
+#
+# A check on numbers, in one dimension where integrals are sums over a fine grid: the data are
+# lesson 10's mixture $\frac12 \mathcal{N}(-2, 0.5^2) + \frac12 \mathcal{N}(2, 0.5^2)$, and three
+# generators from far to exact. For each we compute $V(D^*, G)$ by summing the integrand, and
+# compare it with $-\log 4 + 2 \, \text{JSD}$ (`tinygen.metrics.jensen_shannon`), with $V$ at
+# $D = \frac12$, and with $V$ at $D^*$ nudged by $\pm 0.05$.
+
+# %%
+x_line = np.linspace(-10.0, 10.0, 20001)
+dx = x_line[1] - x_line[0]
+
+
+def normal_density(x, mean, std):
+    return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2.0 * np.pi))
+
+
+def value_on_grid(p_data, p_g, d):
+    """V(D, G) = integral of p_data log D + p_g log(1 - D), a sum over x_line. D is kept 1e-15
+    from 0 and 1, where D* rounds to 0 or 1 but the density it weighs is below 1e-30."""
+    d = np.clip(d, 1e-15, 1.0 - 1e-15)
+    return float(np.sum(p_data * np.log(d) + p_g * np.log1p(-d)) * dx)
+
+
+p_data_line = 0.5 * normal_density(x_line, -2.0, 0.5) + 0.5 * normal_density(x_line, 2.0, 0.5)
+generators_1d = {"N(0, 1)": normal_density(x_line, 0.0, 1.0),
+                 "N(-2, 0.5^2), one mode": normal_density(x_line, -2.0, 0.5),
+                 "p_data itself": p_data_line}
+print(f"-log 4 = {-np.log(4):.4f}")
+print(f"{'p_g':>22} {'JSD':>6} {'V(D*, G)':>9} {'-log 4 + 2 JSD':>14} {'V(1/2, G)':>9} "
+      f"{'V(D* +- 0.05)':>13} {'max |D* - 1/2|':>14}")
+for name, p_g in generators_1d.items():
+    d_star = optimal_discriminator(p_data_line, p_g)
+    jsd = jensen_shannon(p_data_line, p_g, dx)
+    nudged = max(value_on_grid(p_data_line, p_g, d_star + sign * 0.05) for sign in (-1, 1))
+    print(f"{name:>22} {jsd:6.4f} {value_on_grid(p_data_line, p_g, d_star):9.4f} "
+          f"{-np.log(4) + 2 * jsd:14.4f} {value_on_grid(p_data_line, p_g, 0.5):9.4f} "
+          f"{nudged:13.4f} {np.max(np.abs(d_star - 0.5)):14.3f}")
+
+# %% [markdown]
+# $V(D^*, G)$ and $-\log 4 + 2 \, \text{JSD}$ agree to every printed digit. $V$ at $D = \frac12$
+# is $-\log 4$ for every generator ($\log \frac12$ times two densities that each integrate to 1),
+# so $D^*$ beats the coin-tossing $D$ by exactly $2 \, \text{JSD}$: the closer $G$ gets to the
+# data, the less there is for $D$ to win. Nudging $D^*$ up or down lowers $V$: it is the maximum.
+# For $p_g = p_\text{data}$, $D^*$ is $\frac12$ everywhere and $V(D^*, G) = V(\frac12, G) =
+# -\log 4$.
+#
+# ## 6. Saturating and non-saturating generator losses
 #
 # Write $a$ for $D$'s logit on a fake, so $D(G(\mathbf{z})) = \sigma(a)$, and use
 # $\sigma'(a) = \sigma(a)(1 - \sigma(a))$:
@@ -354,7 +466,7 @@ ax_dfake.set_xlabel("D(G(z)) at that step (log scale)")
 ax_dfake.set_ylabel("g_grad_norm")
 ax_dfake.legend(fontsize=8)
 ax_dfake.grid(True, alpha=0.3)
-plot.save(fig, figure("10_generator_losses.png"))
+plot.save(fig, figure("11_generator_losses.png"))
 
 # %% [markdown]
 # At the end of the head start $D(G(\mathbf{z}))$ is below 0.1 %: $D$ rejects nearly every fake.
@@ -370,7 +482,7 @@ plot.save(fig, figure("10_generator_losses.png"))
 # largest there), the non-saturating one from those $D$ rejects, which need it most. From now on:
 # non-saturating, tinygen's default.
 #
-# ## 6. An MLP GAN on MNIST
+# ## 7. An MLP GAN on MNIST
 #
 # `tinygen train gan` trains this GAN for 30 epochs with Adam at $2 \cdot 10^{-4}$ and batches of
 # 64. For a run of a few minutes we take batches of 128 (cheaper per image) and a five times
@@ -423,11 +535,11 @@ for epoch in range(1, EPOCHS + 1):
 #
 # A GAN has no loss that falls to tell us all is well: each player's loss is measured against an
 # opponent that keeps changing. At the equilibrium of the game $D$ cannot tell at all, it says
-# $\frac12$ everywhere, and then $\mathcal{L}_D = 2 \log 2 \approx 1.39$ and the non-saturating
-# $\mathcal{L}_G = \log 2 \approx 0.69$ (dotted lines). The curves are moving averages over 50
-# steps. In a run this short $D$ stays ahead: $D(\mathbf{x})$ settles around 0.6 and
-# $D(G(\mathbf{z}))$ around 0.4, and the losses wander without converging; what tells us that
-# $G$ improves is the pictures, and the FID at the end.
+# $\frac12$ everywhere (section 5), and then $\mathcal{L}_D = 2 \log 2 \approx 1.39$ and the
+# non-saturating $\mathcal{L}_G = \log 2 \approx 0.69$ (dotted lines). The curves are moving
+# averages over 50 steps. In a run this short $D$ stays ahead: $D(\mathbf{x})$ settles around
+# 0.6 and $D(G(\mathbf{z}))$ around 0.4, and the losses wander without converging; what tells us
+# that $G$ improves is the pictures, and the FID at the end.
 
 # %%
 def moving_average(values, width):
@@ -459,7 +571,7 @@ ax_d.set_xlabel("epoch")
 ax_d.set_ylabel("D's mean output")
 ax_d.legend(fontsize=8)
 ax_d.grid(True, alpha=0.3)
-plot.save(fig, figure("10_training_curves.png"))
+plot.save(fig, figure("11_training_curves.png"))
 
 # %% [markdown]
 # ### The same noise through training
@@ -480,7 +592,7 @@ for step_taken in snapshot_steps:
     else:
         label = f"step {step_taken}"
     titles += [label] + [""] * (len(fixed_z) - 1)
-plot.image_grid(np.concatenate(rows), figure("10_samples.png"), nrow=len(fixed_z),
+plot.image_grid(np.concatenate(rows), figure("11_samples.png"), nrow=len(fixed_z),
                 titles=titles, value_range=(-1, 1))
 
 # %% [markdown]
@@ -498,7 +610,7 @@ plot.image_grid(np.concatenate(rows), figure("10_samples.png"), nrow=len(fixed_z
 with tg.no_grad():
     final_samples = gan.sample(64).numpy()
 digits = predict(final_samples, value_range=(-1, 1))
-plot.image_grid(final_samples, figure("10_final_samples.png"), nrow=8,
+plot.image_grid(final_samples, figure("11_final_samples.png"), nrow=8,
                 titles=[str(d) for d in digits], value_range=(-1, 1))
 
 N_FID = pick(2000, 100)
@@ -522,7 +634,7 @@ print("  " + "  ".join(f"{d}: {s:.2f}" for d, s in enumerate(shares)))
 # recognisable but blotchy, and FID punishes that (the `tinygen train gan` recipe's 30 epochs,
 # or the DCGAN of the next lesson, go much further). The classifier's shares tell a better story
 # about *coverage*: every digit appears, roughly as often as in the data, so this run has not
-# collapsed onto a few classes, the failure that the ring of lesson 09 measured with modes.
+# collapsed onto a few classes, the failure that the ring of lesson 10 measured with modes.
 
 # %%
 print(f"elapsed: {time.perf_counter() - started:.1f} s")
@@ -531,7 +643,7 @@ print(f"elapsed: {time.perf_counter() - started:.1f} s")
 # ## Try this
 #
 # 1. Train the MNIST GAN with the notes' loss: `mnist_gan(generator_loss="saturating", k=1)` in
-#    section 6. Compare `10_samples.png`, the curves and the FID with the non-saturating run.
+#    section 7. Compare `11_samples.png`, the curves and the FID with the non-saturating run.
 # 2. Give $D$ more steps: `k=3` in the same line (the DataLoader's batches must then hold
 #    $k \cdot m$ images: use `BATCH = 3 * 128`). Does $D(G(\mathbf{z}))$ stay lower, and do the
 #    samples improve per second of training?

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 09: Implicit generative models
+# # 10: Implicit generative models
 #
 # A VAE writes its model down as densities: a prior $p(\mathbf{z})$ and a decoder
 # $p(\mathbf{x} \mid \mathbf{z})$, so that the likelihood of an image can at least be bounded.
@@ -26,8 +26,9 @@
 # 3. a learnt generator in two dimensions: a GAN on a ring of 8 narrow Gaussians, scored by how
 #    many of the 8 modes its samples reach.
 #
-# Runs in about 24 s on a 2-core CPU (full, measured with nothing else running);
-# `TINYGEN_QUICK=1` runs it in about 3 s.
+# Runs in about 24 s on a 2-core CPU (full, measured with nothing else running), plus a few
+# seconds for the comparison with the optimal discriminator in section 2; `TINYGEN_QUICK=1` runs
+# it in about 4 s.
 
 # %%
 import os
@@ -47,6 +48,11 @@ from matplotlib.image import imread  # noqa: E402
 import tinygen as tg  # noqa: E402
 from tinygen import plot  # noqa: E402
 from tinygen.data import toy  # noqa: E402
+from tinygen.metrics import (  # noqa: E402
+    binned_gaussian_kde_1d,
+    jensen_shannon,
+    optimal_discriminator,
+)
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator  # noqa: E402
 from tinygen.nn import functional as F  # noqa: E402
 
@@ -163,7 +169,7 @@ for column, (name, generator, density, _) in enumerate(generators):
     bottom.set_xlabel("x")
     bottom.set_ylabel("density")
     bottom.legend(fontsize=8)
-plot.save(fig, figure("09_pushforward.png"))
+plot.save(fig, figure("10_pushforward.png"))
 
 # %% [markdown]
 # Here we also *know* the density of $G(u)$: $G$ is increasing and one-dimensional, so the change
@@ -182,7 +188,7 @@ plot.save(fig, figure("09_pushforward.png"))
 #   data rather than from $G$; it is trained to say 1 on data and 0 on $G$'s samples;
 # - the **generator** $G(z)$ is trained to fool it: to make $D(G(z))$ large.
 #
-# (Lesson 10 writes the game and the training algorithm out in full.) `tinygen.models.GAN` holds
+# (Lesson 11 writes the game and the training algorithm out in full.) `tinygen.models.GAN` holds
 # both networks; `train_step(batch, optimizers)` is one round of the game. Both networks here are
 # small MLPs, 1-32-32-1; $G$ ends without an activation (its output is any real number), $D$ ends
 # in one logit. Each step draws a fresh batch of 512 points from the mixture. Adam's learning
@@ -223,13 +229,68 @@ def ks_distance(samples):
 
 
 # %% [markdown]
+# The discriminator is trained to tell data from samples, so it is worth asking what the *best*
+# possible $D$ would say. Against a fixed $G$ with density $p_G$, it is
+#
+# $$D^*(x) = \frac{p_\text{data}(x)}{p_\text{data}(x) + p_G(x)}$$
+#
+# (lesson 11 derives it): the share of the data among everything that lands near $x$. Here we
+# know $p_\text{data}$ exactly, and we can estimate $p_G$ from samples: a **kernel density
+# estimate** $\hat p_G(x) = \frac{1}{M} \sum_i \mathcal{N}(x; x_i, h^2)$ puts a small Gaussian of
+# width $h = 0.1$ on each of $M = 10{,}000$ samples $x_i = G(z_i)$
+# (`metrics.binned_gaussian_kde_1d`, which first rounds each sample to the nearest point of a
+# grid of step 0.01, and then smooths the counts: fast, and close to exact for $h = 0.1$).
+# Two numbers then say how training is going:
+#
+# - the **Jensen-Shannon divergence** $\text{JSD}(p_\text{data} \,\|\, \hat p_G)$ between the data
+#   and the generator (`metrics.jensen_shannon`, in nats): 0 when they are equal,
+#   $\log 2 \approx 0.693$ when they do not overlap at all. Lesson 11 shows that this is what the
+#   game minimises when $D = D^*$. Even data samples score a little above 0, since $\hat p_G$ is
+#   only an estimate: we measure that floor below;
+# - the **gap** between the trained $D$ and $D^*$, $|D(x) - D^*(x)|$ averaged over the points
+#   that $D$ is trained on, half data and half samples, that is weighted by
+#   $m(x) = (p_\text{data}(x) + \hat p_G(x)) / 2$.
+#
+# We measure both every 50 steps, always on the same 10,000 noise vectors (drawn by their own
+# random generator, so that measuring does not change the training).
+
+# %%
+x_grid_1d = np.linspace(-8.0, 8.0, 1601)  # wide enough to hold the samples that stray
+dx_1d = x_grid_1d[1] - x_grid_1d[0]
+p_data_1d = np.exp(mixture.log_density(x_grid_1d))
+BANDWIDTH = 0.1
+N_DENSITY = pick(10000, 1000)
+measure_every = max(1, STEPS_1D // pick(40, 10))
+
+
+def compare_with_optimal(gan, z):
+    """Estimate p_G from G(z), and compare D with D* on x_grid_1d: a dict of curves and scores."""
+    with tg.no_grad():
+        samples = gan.generator(tg.tensor(z)).numpy().ravel()
+    p_g = binned_gaussian_kde_1d(samples, x_grid_1d, BANDWIDTH)
+    d = discriminator_probability(gan)(x_grid_1d)
+    d_star = optimal_discriminator(p_data_1d, p_g)
+    weight = (p_data_1d + p_g) / 2
+    gap = float(np.sum(weight * np.abs(d - d_star)) / np.sum(weight))
+    return {"p_g": p_g, "d": d, "d_star": d_star, "gap": gap,
+            "jsd": jensen_shannon(p_data_1d, p_g, dx_1d)}
+
+
+data_samples = mixture.sample(N_DENSITY, np.random.default_rng(2))
+kde_of_data = binned_gaussian_kde_1d(data_samples, x_grid_1d, BANDWIDTH)
+jsd_floor = jensen_shannon(p_data_1d, kde_of_data, dx_1d)
+print(f"JSD(p_data || KDE of {N_DENSITY} data samples) = {jsd_floor:.4f} nats: the floor")
+
+
+# %% [markdown]
 # At a few moments of training we look at 5,000 samples of $G$. `toy.mode_coverage` assigns each
 # sample to its nearest mode and calls it *high quality* when it lies within 3 standard
 # deviations of it; the table shows the share of samples near each mode (ideally 0.5 and 0.5,
 # minus the 0.3 % of a Gaussian's mass beyond 3 sd) and the share elsewhere. The KS column is the
 # largest gap between the samples' CDF and the true $F$. $D(\mathbf{x})$ and $D(G(\mathbf{z}))$
 # are the discriminator's mean outputs on the last batch: at the game's equilibrium, when $G$'s
-# samples look like the data, the best $D$ can do is say $\frac12$ everywhere.
+# samples look like the data, the best $D$ can do is say $\frac12$ everywhere. The last two
+# columns are the JSD and the gap $|D - D^*|$ defined above.
 
 # %%
 x_plot_1d = np.linspace(-5.0, 5.0, 400)
@@ -237,18 +298,32 @@ moments_1d = [0, STEPS_1D // 20, STEPS_1D // 4, STEPS_1D]  # when to look (and d
 noise_names = {"normal": "N(0, 1)", "uniform": "U(-1, 1)"}
 
 
+def measurement_noise(prior):
+    """N_DENSITY fixed noise vectors (N_DENSITY, 1) from `prior`, from their own random stream."""
+    noise_rng = np.random.default_rng(1)
+    if prior == "normal":
+        z = noise_rng.standard_normal((N_DENSITY, 1))
+    else:
+        z = noise_rng.uniform(-1.0, 1.0, (N_DENSITY, 1))
+    return z.astype(np.float32)
+
+
 def train_gan_1d(prior):
     """Train a 1-D GAN from `prior` noise; print a row and draw a density_1d picture at each
-    moment. Returns the GAN and the pictures' paths."""
+    moment, and compare D with D* every measure_every steps. Returns the GAN, the pictures'
+    paths and the comparison: {"steps": [...], "jsd": [...], "gap": [...], "moments": {step:
+    the curves of compare_with_optimal}}."""
     tg.manual_seed(0)
     data_rng = np.random.default_rng(0)
     gan = GAN(mlp_generator(1, HIDDEN_1D, 1, out_activation=None),
               mlp_discriminator(1, HIDDEN_1D), latent_dim=1, prior=prior)
     optimizers = gan_optimizers(gan, lr=LR_START, betas=BETAS)
+    z_measure = measurement_noise(prior)
     print(f"noise {noise_names[prior]} -> mixture, {STEPS_1D} steps of batch {BATCH_1D}")
     print(f"{'step':>6} {'near -2':>8} {'near +2':>8} {'elsewhere':>9} {'KS':>6} "
-          f"{'D(x)':>5} {'D(G(z))':>7}")
+          f"{'D(x)':>5} {'D(G(z))':>7} {'JSD':>6} {'|D-D*|':>6}")
     pictures = []
+    trace = {"steps": [], "jsd": [], "gap": [], "moments": {}}
     last = {"d_real": float("nan"), "d_fake": float("nan")}
     for step in range(STEPS_1D + 1):
         if step > 0:
@@ -256,26 +331,33 @@ def train_gan_1d(prior):
             batch = mixture.sample(BATCH_1D, data_rng).astype(np.float32).reshape(-1, 1)
             metrics = gan.train_step(tg.tensor(batch), optimizers)
             last = {name: float(metrics[name].item()) for name in ("d_real", "d_fake")}
+        if step % measure_every == 0 or step in moments_1d:
+            comparison = compare_with_optimal(gan, z_measure)
+            trace["steps"].append(step)
+            trace["jsd"].append(comparison["jsd"])
+            trace["gap"].append(comparison["gap"])
         if step in moments_1d:
+            trace["moments"][step] = comparison
             samples = gan.sample(pick(5000, 1000)).numpy().ravel()
             coverage = toy.mode_coverage(samples, mixture.means, mixture.stds)
             near = coverage["counts"] / len(samples)
             elsewhere = 1.0 - coverage["high_quality_fraction"]
             print(f"{step:6d} {near[0]:8.3f} {near[1]:8.3f} {elsewhere:9.3f} "
-                  f"{ks_distance(samples):6.3f} {last['d_real']:5.2f} {last['d_fake']:7.2f}")
+                  f"{ks_distance(samples):6.3f} {last['d_real']:5.2f} {last['d_fake']:7.2f} "
+                  f"{comparison['jsd']:6.3f} {comparison['gap']:6.3f}")
             path = os.path.join(scratch, f"gan1d_{prior}_{step:05d}.png")
             pictures.append(plot.density_1d(
                 x_plot_1d, path, data_density=mixture, samples=samples,
                 discriminator=discriminator_probability(gan),
                 title=f"{noise_names[prior]} noise, step {step}"))
-    return gan, pictures
+    return gan, pictures, trace
 
 
 # %%
-gan_normal, pictures_normal = train_gan_1d("normal")
+gan_normal, pictures_normal, trace_normal = train_gan_1d("normal")
 
 # %%
-gan_uniform, pictures_uniform = train_gan_1d("uniform")
+gan_uniform, pictures_uniform, trace_uniform = train_gan_1d("uniform")
 
 
 # %% [markdown]
@@ -300,7 +382,7 @@ def tile_pictures(paths, path, columns):
     return plot.save(fig, path, dpi=dpi)
 
 
-tile_pictures(pictures_normal + pictures_uniform, figure("09_gan_1d.png"), columns=4)
+tile_pictures(pictures_normal + pictures_uniform, figure("10_gan_1d.png"), columns=4)
 
 # %% [markdown]
 # What to look for, left to right:
@@ -308,14 +390,23 @@ tile_pictures(pictures_normal + pictures_uniform, figure("09_gan_1d.png"), colum
 # - **step 0**: the untrained $G$ squeezes all the noise into a narrow lump near 0, and the
 #   untrained $D$ is close to $\frac12$ everywhere.
 # - **step 100**: $D$ has learnt a slope: low where $G$'s samples pile up, high where there are
-#   data and no samples. $G$ follows that slope, and here both runs have put all their samples on
-#   the left mode. Each sample on its own looks like data, yet half of the data is missing: this
-#   is **mode collapse**, for the moment.
-# - **step 500**: $D$ now says "fake" on the left mode and "real" on the right, and $G$ chases
-#   it: with Gaussian noise most samples have jumped past the right mode. The two players chase
-#   each other; neither descends a fixed loss.
-# - **step 2000**: both modes hold about half of the samples, and $D(x)$ is close to
-#   $\frac12$ on them: it can no longer tell the two apart.
+#   data and no samples. $G$ follows that slope, and here both runs have put (nearly) all their
+#   samples on the left mode (0.979 and 1.000 of them in this full run). Each sample on its own
+#   looks like data, yet half of the data is missing: this is **mode collapse**, for the moment.
+# - **step 500**, the two runs now differ:
+#     - with Gaussian noise (top row) $G$ has left the left mode: most samples have jumped
+#       towards the right one and piled up around and past it (at $x \approx 3$ to 4), and a thin
+#       spread remains everywhere in between. $D$ has swapped sides: about 0.65 on the left mode,
+#       which $G$ has mostly left, and about 0.33 on the right mode and beyond, where the samples
+#       have piled up;
+#     - with uniform noise (bottom row) $G$ still sits on the left mode (all of its samples
+#       there), and $D$ says "fake" there (about 0.3) and "real" (close to 1) on the right mode,
+#       which $G$ has not reached yet.
+#
+#   The two players chase each other; neither descends a fixed loss.
+# - **step 2000**: both modes hold about half of the samples (0.477 and 0.495 with Gaussian
+#   noise, 0.472 and 0.458 with uniform noise), and $D(x)$ is close to $\frac12$ on them: it can
+#   no longer tell the two apart.
 #
 # The "elsewhere" column does not reach 0. $G$ is a continuous function of connected noise (an
 # interval), so its samples form one connected set: to put mass on both bumps, $G$ must also
@@ -346,7 +437,7 @@ for ax, gan, prior in ((axes[0], gan_normal, "normal"), (axes[1], gan_uniform, "
     ax.set_title(f"the generator function, {noise_names[prior]} noise", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-plot.save(fig, figure("09_generator_function.png"))
+plot.save(fig, figure("10_generator_function.png"))
 
 # %% [markdown]
 # The learnt $G$ is neither of the ideal ones: it *folds*. It climbs steeply across the gap
@@ -355,6 +446,99 @@ plot.save(fig, figure("09_generator_function.png"))
 # $G(z)$, and many functions push the same noise to the same distribution (the inverse CDF is
 # just the only increasing one). Nothing in the game asks for a particular $G$, nor for an
 # invertible one: one more reason why $p_G(x)$ cannot be read off a trained generator.
+#
+# ### The trained $D$ against the optimal $D^*$
+#
+# Both runs measured the JSD and the gap $|D - D^*|$ every 50 steps. The figure shows, at the
+# four moments of `10_gan_1d.png`, the data density (black dashes), the estimate $\hat p_G$
+# (green), the trained $D$ (blue dots) and $D^* = p_\text{data} / (p_\text{data} + \hat p_G)$
+# (red), one row per noise distribution; the right-hand column follows the JSD (top, log scale,
+# with the floor that data samples themselves score) and the gap (bottom) through training.
+
+# %%
+def draw_comparison(ax, comparison, title):
+    """p_data, the estimate of p_G, D and D* on one axis (densities left, D and D* right)."""
+    ax.plot(x_grid_1d, p_data_1d, "k--", label="p_data")
+    ax.plot(x_grid_1d, comparison["p_g"], color="tab:green", label="p_G (KDE)")
+    ax.set_xlim(-5.0, 5.0)
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=9)
+    right = ax.twinx()
+    right.plot(x_grid_1d, comparison["d"], "b:", linewidth=2, label="trained D")
+    right.plot(x_grid_1d, comparison["d_star"], color="tab:red", alpha=0.8, label="D*")
+    right.set_ylim(0.0, 1.0)
+    right.set_ylabel("D(x)")
+    lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper left")
+
+
+fig = plot.new_figure(width=18.0, height=7.0)
+axes = fig.subplots(2, 5)
+runs = (("normal", trace_normal), ("uniform", trace_uniform))
+for row, (prior, trace) in enumerate(runs):
+    for column, step in enumerate(moments_1d):
+        comparison = trace["moments"][step]
+        draw_comparison(axes[row, column], comparison,
+                        f"{noise_names[prior]} noise, step {step}: |D-D*| = "
+                        f"{comparison['gap']:.2f}")
+ax_jsd, ax_gap = axes[0, 4], axes[1, 4]
+for (prior, trace), colour in zip(runs, ("tab:purple", "tab:orange")):
+    ax_jsd.plot(trace["steps"], trace["jsd"], color=colour, label=f"{noise_names[prior]} noise")
+    ax_gap.plot(trace["steps"], trace["gap"], color=colour, label=f"{noise_names[prior]} noise")
+ax_jsd.axhline(np.log(2), color="grey", linestyle="--", label="log 2 (no overlap)")
+ax_jsd.axhline(jsd_floor, color="grey", linestyle=":", label="floor (data samples)")
+ax_jsd.set_yscale("log")
+ax_jsd.set_ylabel("JSD(p_data || p_G), nats")
+ax_jsd.set_title("JSD over training", fontsize=9)
+ax_gap.set_ylabel("mean |D - D*|, weighted by m(x)")
+ax_gap.set_title("the gap between D and D* over training", fontsize=9)
+for ax in (ax_jsd, ax_gap):
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+plot.save(fig, figure("10_optimal_discriminator.png"))
+
+for prior, trace in runs:
+    every = max(1, len(trace["steps"]) // 10)
+    print(f"{noise_names[prior]} noise: step, JSD (nats), |D - D*|")
+    for i in range(0, len(trace["steps"]), every):
+        print(f"{trace['steps'][i]:6d} {trace['jsd'][i]:7.4f} {trace['gap'][i]:7.3f}")
+    later = np.arange(1, len(trace["steps"]))  # after step 0
+    worst = later[np.argmax(np.array(trace["gap"])[later])]
+    print(f"  largest gap after step 0: {trace['gap'][worst]:.3f} at step {trace['steps'][worst]}, "
+          f"where the JSD is {trace['jsd'][worst]:.3f}")
+
+# %% [markdown]
+# What the full run shows (the numbers quoted are from it):
+#
+# - **The JSD falls**, from 0.69 at step 0 (the untrained $G$ barely overlaps the data: almost
+#   $\log 2$) to 0.060 (Gaussian noise) and 0.063 (uniform noise) at step 2000. It does not fall
+#   steadily: it stalls near 0.25 from step 100 to step 400 (at step 100 both runs sit on the
+#   left mode; an exact copy of one mode scores 0.216, lesson 11 computes it), and it rises when
+#   $G$ jumps, to 0.34 at step 500 with Gaussian noise and at step 600 with uniform noise. At the
+#   end it is still far above the floor of 0.0002 that 10,000 data samples score: the thin bridge
+#   between the modes, and the samples that $G$ piles up on the modes' edges, are real
+#   differences between $p_G$ and the data, which the KS column sees too.
+# - **$D$ follows $D^*$, with a lag.** At step 0 $D$ says about $\frac12$ everywhere, while $D^*$ is
+#   close to 1 on the data and to 0 on the lump of samples: a gap of 0.51. While $G$ stays put, $D$
+#   catches up: with uniform noise all of $G$'s samples are on the left mode at steps 100 and 500,
+#   and at step 500 $D$ lies almost on $D^*$ (a gap of 0.034). When $G$ moves fast, $D$ falls
+#   behind: with Gaussian noise at step 500, $D^*$ is about 0.85 on *both* modes (the samples are
+#   spread thinly over them), but $D$ says about 0.33 on the right one, as on the pile of samples
+#   just past it; the gap peaks there, at 0.31. The uniform run jumps later: its JSD reaches 0.34 at
+#   step 600, and its gap peaks one measurement after that, at 0.27 at step 700, while $D$ catches
+#   up.
+# - **At the end, $D$ is smoother than $D^*$.** At step 2000 the gap is about 0.1 in both runs.
+#   Since $p_G$ is not quite $p_\text{data}$, $D^*$ is not $\frac12$: it swings between about 0.3
+#   and 1 across the modes and drops to almost 0 on the bridge, where there are samples and
+#   hardly any data. The trained $D$, a small network that sees batches of 512 points, follows
+#   the broad shape (about $\frac12$ on the modes, a dip on the bridge) but not the narrow
+#   swings.
+#
+# So the picture of lesson 11's theory, "$D$ plays $D^*$, $G$ descends the JSD, and at the end
+# $D = \frac12$", holds here only roughly: $D$ is never quite $D^*$, and $G$ never quite reaches
+# the data.
 
 # %% [markdown]
 # ## 3. Two dimensions: a ring of 8 Gaussians
@@ -411,7 +595,7 @@ data_score = toy.mode_coverage(ring.sample(N_EVAL, data_rng), ring.modes, ring.s
 print(f"the data themselves: {data_score['n_modes_covered']} modes, high-quality share "
       f"{data_score['high_quality_fraction']:.3f}")
 
-tile_pictures(ring_pictures, figure("09_ring.png"), columns=4)
+tile_pictures(ring_pictures, figure("10_ring.png"), columns=4)
 
 # %% [markdown]
 # Early on $G$ draws a blurred ring or a few arcs, with most samples between the modes (a low
@@ -431,7 +615,7 @@ print(f"elapsed: {time.perf_counter() - started:.1f} s")
 #    its samples crowd towards 0; the printed mean and sd follow $1/\lambda$.
 # 2. Make the 1-D target lopsided: `toy.GaussianMixture1D(weights=(0.8, 0.2))` in the line that
 #    defines `mixture`. Do the "near -2" and "near +2" columns end near 0.8 and 0.2? Watch the
-#    learnt $G$ in `09_generator_function.png`: the big mode gets the longer stretches of $z$.
+#    learnt $G$ in `10_generator_function.png`: the big mode gets the longer stretches of $z$.
 # 3. Set `LR_END = LR_START` (no decay) and compare the final KS distance and the "elsewhere"
 #    share: the decay lets the game settle instead of oscillating around the equilibrium.
 # 4. Replace `toy.Ring(...)` with `toy.Grid()` (25 modes, spacing 2, sd 0.05) and `extent` with
@@ -439,3 +623,6 @@ print(f"elapsed: {time.perf_counter() - started:.1f} s")
 # 5. Train the ring with a tiny generator, `HIDDEN_2D = [16, 16]` for $G$ only (give
 #    `mlp_generator` its own list): does it still reach all 8 modes, and what happens to the
 #    high-quality share?
+# 6. Set `BANDWIDTH = 0.3` in section 2: how far does the floor rise, and what happens to $D^*$'s
+#    swings at step 2000 and to the final gap? A wider kernel smooths $\hat p_G$, and $D^*$ with
+#    it.

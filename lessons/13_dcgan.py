@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 11: Deep convolutional GANs (DCGAN)
+# # 13: Deep convolutional GANs (DCGAN)
 #
-# The GAN of lesson 10 drew digits with fully connected layers: every output pixel had its own
+# The GAN of lesson 11 drew digits with fully connected layers: every output pixel had its own
 # weights, and nothing told the network that a stroke looks the same wherever it is drawn.
 # **DCGAN** (Radford, Metz and Chintala, 2016) keeps the adversarial game and changes the
 # players: both are convolutional networks. The discriminator shrinks an image with strided
@@ -44,19 +44,23 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## The key ideas
 #
-# The course notes list what turns a GAN into a DCGAN:
+# The course notes list the key ideas of a DCGAN, and spell them out only for the generator:
 #
-# - replace the fully connected hidden layers with **convolutions**: strided convolutions in the
-#   discriminator (they halve the image), **fractional-strided convolutions** in the generator
-#   (they double it);
-# - use **batch normalisation** after the layers, which keeps the activations of both networks
-#   on a sensible scale while they chase each other;
+# - replace the fully connected hidden layers with **convolutions**; in the generator,
+#   **fractional-strided convolutions** (they double the image);
+# - use **batch normalisation** after each layer, which keeps the activations on a sensible
+#   scale while the two networks chase each other;
 # - inside the generator, **ReLU** for the hidden layers and **Tanh** for the output, so that
-#   images come out in $[-1, 1]$ (we scale MNIST to $[-1, 1]$ to match);
-# - inside the discriminator, **LeakyReLU** (slope 0.2 for negative inputs), so that some
-#   gradient flows back to the generator even through units that are "off".
+#   images come out in $[-1, 1]$ (we scale MNIST to $[-1, 1]$ to match).
 #
-# The game itself is lesson 10's: $D$ ascends $\log D(x) + \log(1 - D(G(z)))$, and $G$ takes
+# The discriminator's rules come from the DCGAN paper (Radford et al., 2016), whose guidelines
+# also put batch normalisation in both networks:
+#
+# - **strided convolutions** instead of pooling (they halve the image);
+# - **LeakyReLU** after the convolutions (slope 0.2 for negative inputs), so that some gradient
+#   flows back to the generator even through units that are "off".
+#
+# The game itself is lesson 11's: $D$ ascends $\log D(x) + \log(1 - D(G(z)))$, and $G$ takes
 # the non-saturating step, ascending $\log D(G(z))$.
 #
 # ## A fractional-strided convolution, by hand
@@ -184,7 +188,7 @@ show_numbers(axes[2], kernel_rotated, "kernel turned 180°, slid over it\n(strid
              "first window 1 x 6 = 6")
 show_numbers(axes[3], y_transposed, "output 4 x 4\n= ConvTranspose2d(k 4, s 2, p 1)",
              highlight=(0, 0, 1))
-plot.save(fig, figure("11_transposed_conv.png"))
+plot.save(fig, figure("13_transposed_conv.png"))
 
 # %% [markdown]
 # ### The output-size formula at work
@@ -252,9 +256,12 @@ _ = print_shapes(gan.discriminator, fake_batch, "discriminator")
 # %% [markdown]
 # ## Initialisation: $\mathcal{N}(0, 0.02^2)$
 #
-# The DCGAN paper initialises every convolution and linear weight from a normal distribution with
-# mean 0 and standard deviation 0.02 (batch-norm scales from $\mathcal{N}(1, 0.02^2)$, biases
-# 0). `models.dcgan` does this with `gan.apply(models.dcgan_init)`. tinygen's default
+# The DCGAN paper initialises every weight from a normal distribution with mean 0 and standard
+# deviation 0.02, and says nothing more about initialisation. The rest of `models.dcgan_init`
+# follows PyTorch's DCGAN example (`weights_init` in pytorch/examples, `dcgan/main.py`):
+# batch-norm scales from $\mathcal{N}(1, 0.02^2)$ and batch-norm shifts 0; tinygen also sets the
+# biases of the convolutions and linear layers to 0 (the example's convolutions have none).
+# `models.dcgan` applies it with `gan.apply(models.dcgan_init)`. tinygen's default
 # initialisation (PyTorch's) is instead uniform with standard deviation
 # $1 / \sqrt{3 \cdot \text{fan in}}$, which depends on the layer: here from 0.018 for the
 # middle layer to 0.14, seven times 0.02, for the output layer, whose fan in is only
@@ -357,7 +364,7 @@ for ax, path, steps in zip(axes.ravel(), watch.paths, [0] + round_ends):
     ax.imshow(imread(path))
     ax.set_title(f"after {steps} steps", fontsize=10)
     ax.set_axis_off()
-plot.save(fig, figure("11_samples_over_training.png"))
+plot.save(fig, figure("13_samples_over_training.png"))
 snapshot_folder.cleanup()
 
 # %% [markdown]
@@ -441,7 +448,7 @@ for pair in range(3):
     blend = (1 - t) * walk[0] + t * walk[-1]  # pixel-space mixing of the two end images
     rows += [walk, blend]
     titles += ["z line"] + [""] * (n_steps - 1) + ["pixel mix"] + [""] * (n_steps - 1)
-plot.image_grid(np.concatenate(rows), figure("11_interpolation.png"), nrow=n_steps,
+plot.image_grid(np.concatenate(rows), figure("13_interpolation.png"), nrow=n_steps,
                 titles=titles, value_range=(-1, 1))
 print("latent walks and pixel mixes:", len(rows), "rows of", n_steps)
 
@@ -450,7 +457,7 @@ print("latent walks and pixel mixes:", len(rows), "rows of", n_steps)
 #
 # 18 test digits and 18 DCGAN digits (not hand-picked), shuffled into one $6 \times 6$ grid
 # by `mc.quiz`. Pick the 18 you think the computer drew before you open the answer key, which
-# it writes beside the picture as `11_quiz.answers.txt` (cells counted from 0, row by row).
+# it writes beside the picture as `13_quiz.answers.txt` (cells counted from 0, row by row).
 #
 # Our discriminator takes the same quiz: it scores each of the 36 digits with $D(x)$, the
 # probability "real", and we let it name as fakes the 18 it finds least real. (Ranking avoids
@@ -462,10 +469,10 @@ print("latent walks and pixel mixes:", len(rows), "rows of", n_steps)
 n_quiz = 18
 quiz_real = test_unit[:n_quiz]  # in [0, 1]
 quiz_fake = gan.sample(n_quiz).data  # in [-1, 1], generator in eval mode
-quiz_path = figure("11_quiz.png")
+quiz_path = figure("13_quiz.png")
 answer_key = mc.quiz(quiz_real, quiz_fake, quiz_path, n=n_quiz, seed=0,
                      value_range=(0, 1), value_range_fake=(-1, 1))
-print("quiz written to", quiz_path, "(answers in 11_quiz.answers.txt beside it)")
+print("quiz written to", quiz_path, "(answers in 13_quiz.answers.txt beside it)")
 
 gan.discriminator.eval()
 quiz_digits = np.concatenate([quiz_real.reshape(-1, 1, 28, 28) * 2 - 1, quiz_fake])  # [-1, 1]
@@ -485,7 +492,7 @@ print(f"elapsed {time.perf_counter() - started:.0f} s")
 # ## Try this
 #
 # 1. **Fewer or more steps.** Change `round_ends` (e.g. end at 3000 steps, or stop at 300) and
-#    watch `11_samples_over_training.png` and the FID: when do strokes appear, when do they
+#    watch `13_samples_over_training.png` and the FID: when do strokes appear, when do they
 #    become digits, does the FID keep falling?
 # 2. **No DCGAN initialisation.** Build the model with
 #    `models.GAN(models.dcgan_generator(100), models.dcgan_discriminator(), 100)` (tinygen's
