@@ -39,6 +39,7 @@ import math
 import os
 import time
 
+import machine  # noqa: F401  (importing it makes Ctrl-C end the bench with one line)
 import mnist_inputs
 import numpy as np
 

@@ -1,4 +1,9 @@
-"""What every benchmark prints about the machine it ran on (shared by bench/*.py)."""
+"""What every benchmark prints about the machine it ran on (shared by bench/*.py).
+
+Importing it also makes Ctrl-C end a bench with one line: benches do not checkpoint, because a
+bench times one run from the start in interleaved blocks, and a resumed one would mix the
+machine's states of two sessions into one ratio.
+"""
 import json
 import os
 import subprocess
@@ -6,6 +11,11 @@ import sys
 import time
 
 import numpy as np
+
+from tinygen.interrupt import exit_quietly_on_ctrl_c
+
+STOPPED = "bench interrupted (Ctrl-C): nothing saved; a bench times one run from the start"
+exit_quietly_on_ctrl_c(STOPPED)
 
 
 def machine_report(backend_names, load_start, torch):

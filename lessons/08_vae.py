@@ -17,9 +17,8 @@
 # Gaussian for every pixel: we watch how its variance can collapse, fix that, and measure the
 # model in bits per pixel.
 #
-# Runs in about 2 minutes on a 2-core CPU (full: 122 s, measured while other jobs shared the
-# machine; everything before the Gaussian decoder took 42 s with nothing else running);
-# `TINYGEN_QUICK=1` runs it in about 5 s.
+# Runs in about 2 minutes on a 2-core CPU (full: 113 s; everything before the Gaussian decoder
+# took 42 s); `TINYGEN_QUICK=1` runs it in about 3 s.
 
 # %% [markdown]
 # ## The model: encoder, sampler, decoder

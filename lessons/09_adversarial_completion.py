@@ -18,8 +18,7 @@
 # lessons 10 and 11 build generative models on it and treat the game between the two networks in
 # full.
 #
-# Runs in about 3 minutes on a 2-core CPU shared with four other jobs (full run, about 2 minutes
-# of CPU time), so less on a quiet machine; `TINYGEN_QUICK=1` runs it in a few seconds.
+# Runs in about 2 minutes on a 2-core CPU (full: 128 s); `TINYGEN_QUICK=1` runs it in about 4 s.
 
 # %%
 import os

@@ -26,9 +26,8 @@
 # 3. a learnt generator in two dimensions: a GAN on a ring of 8 narrow Gaussians, scored by how
 #    many of the 8 modes its samples reach.
 #
-# Runs in about 24 s on a 2-core CPU (full, measured with nothing else running), plus a few
-# seconds for the comparison with the optimal discriminator in section 2; `TINYGEN_QUICK=1` runs
-# it in about 4 s.
+# Runs in about a minute on a 2-core CPU (full: 55 s, with the comparison with the optimal
+# discriminator in section 2); `TINYGEN_QUICK=1` runs it in about 7 s.
 
 # %%
 import os

@@ -22,7 +22,7 @@
 #
 # The full run trains each GAN for 2 minutes: a short budget for a GAN. It took about 4.6
 # minutes in all on a 2-core CPU shared with other work (the numbers quoted below are from that
-# full run); `TINYGEN_QUICK=1` runs it in about 12 s.
+# full run); `TINYGEN_QUICK=1` runs it in about 6 s.
 
 # %%
 import time

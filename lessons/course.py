@@ -6,6 +6,11 @@ A lesson is meant to be read top to bottom; this file keeps the plumbing out of 
     figure(name) the path a figure is saved to: lessons/figures/ in a full run (committed with the
                  course), lessons/figures/quick/ in a quick one, or $TINYGEN_FIGURES when set
     mnist(split) MNIST images as float32 (N, 784) in [0, 1] and their labels
+
+Ctrl-C stops a lesson run as a script with one line instead of a traceback (exit status 130).
+Lessons do not checkpoint: a full run takes a few minutes, and its figures and the numbers its
+text quotes come from one run from the start (lessons 09 and 12 also share out training time by
+the clock, which no resumed run could repeat); so an interrupted lesson is simply run again.
 """
 import os
 from pathlib import Path
@@ -13,11 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from tinygen.data import flatten, load_mnist, to_unit
+from tinygen.interrupt import exit_quietly_on_ctrl_c
 
 QUICK = os.environ.get("TINYGEN_QUICK") == "1"
 HERE = Path(__file__).resolve().parent
 FIGURES = Path(os.environ.get("TINYGEN_FIGURES")
                or (HERE / "figures" / "quick" if QUICK else HERE / "figures"))
+
+
+exit_quietly_on_ctrl_c("lesson interrupted (Ctrl-C): figures written so far are in "
+                       f"{FIGURES}; run it again to start over")
 
 
 def pick(full, quick):

@@ -50,3 +50,16 @@ def test_a_lesson_runs_in_quick_mode_and_writes_its_figures(script, tmp_path):
     written = sorted(p.name for p in tmp_path.glob("*.png"))
     assert written == expected
     assert all((tmp_path / name).read_bytes()[:8] == PNG for name in written)
+
+
+def test_ctrl_c_ends_a_lesson_with_one_line_and_status_130(tmp_path):
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import course; "
+            "print('started', flush=True); raise KeyboardInterrupt")
+    env = dict(os.environ, TINYGEN_FIGURES=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", code, str(LESSONS)], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130
+    assert result.stdout == "started\n"
+    assert result.stderr.strip().splitlines() == [
+        f"lesson interrupted (Ctrl-C): figures written so far are in {tmp_path}; "
+        "run it again to start over"]

@@ -4,6 +4,7 @@ import pytest
 
 import tinygen as tg
 from tinygen.data.loader import DataLoader
+from tinygen.data.transforms import Binarizer
 
 
 def rows_seen(loader):
@@ -148,3 +149,48 @@ def test_transform_is_applied_to_the_first_arrays_batch_only():
     for (xb, yb), raw in zip(batches, seen):
         np.testing.assert_array_equal(xb.numpy(), 2.0 * raw)
         np.testing.assert_array_equal(raw, x[yb.numpy()])  # labels untouched, still aligned
+
+
+def _epochs_of_batches(loader, epochs):
+    return [[batch.data.copy() for batch in loader] for _ in range(epochs)]
+
+
+@pytest.mark.parametrize("stop_after", [0, 3, 7])  # between epochs, within one, at its last batch
+def test_state_dict_resumes_the_same_order_and_transform_noise(stop_after):
+    data = np.random.default_rng(0).random((70, 5)).astype(np.float32)
+
+    def make(seed):
+        return DataLoader(data, 10, seed=seed, transform=Binarizer(seed=seed + 1))
+
+    expected = _epochs_of_batches(make(4), 3)
+    loader = make(4)
+    first_epoch = [batch.data.copy() for batch in loader]
+    iterator = iter(loader)
+    seen = [next(iterator).data.copy() for _ in range(stop_after)]
+    state = loader.state_dict()
+    assert state["batches_done"] == stop_after
+    other = make(99)  # another seed: the state decides
+    other.load_state_dict(state)
+    rest = [batch.data.copy() for batch in other]
+    later = _epochs_of_batches(other, 1)
+    got = [first_epoch, seen + rest] + later
+    for e, (want, have) in enumerate(zip(expected, got)):
+        assert len(want) == len(have), e
+        for a, b in zip(want, have):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_load_state_dict_refuses_more_batches_than_an_epoch_has():
+    loader = DataLoader(np.zeros((20, 2)), 10)
+    state = loader.state_dict()
+    state["batches_done"] = 3
+    with pytest.raises(ValueError, match="3 batches done, but an epoch has 2"):
+        loader.load_state_dict(state)
+
+
+def test_the_global_generator_state_round_trips():
+    tg.manual_seed(5)
+    state = tg.random.get_rng_state()
+    first = tg.randn(3).data
+    tg.random.set_rng_state(state)
+    np.testing.assert_array_equal(tg.randn(3).data, first)

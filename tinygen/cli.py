@@ -5,12 +5,15 @@
     tinygen train ae --epochs 20 --data ~/mnist --out runs/my-ae
     tinygen train vae --likelihood gaussian   # the decoder outputs a Gaussian's mean and variance
     tinygen train ae > train.log 2>&1     # a log gets one line per epoch, no progress bars
+    tinygen train dcgan --checkpoint-every 100   # Ctrl-C saves and says how to resume:
+    tinygen train dcgan --resume runs/dcgan-20261128-120000/checkpoint.npz
     tinygen sample runs/my-ae/checkpoint.npz --n 64 --out samples.png
     tinygen info                          # backends, and where MNIST was found
 """
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -27,6 +30,7 @@ from .data import load_mnist
 from .data.loader import DataLoader
 from .data.mnist import cache_dir, find_mnist
 from .data.transforms import Dequantizer, dequantize, flatten, to_symmetric, to_unit
+from .interrupt import TrainingInterrupted
 from .models.vae import LIKELIHOODS, bits_per_dim
 from .optim import Adam
 from .random import manual_seed
@@ -205,42 +209,125 @@ def _add_bits_per_dim(history, dim):
           f"((-ELBO / {dim} + log 256) / log 2; a uniform model: 8)")
 
 
+# What `tinygen train` adds to fit's checkpoint: "recipe", "run" (the settings below) and this.
+RUN_FORMAT = 1
+RUN_SETTINGS = ("epochs", "batch_size", "lr", "seed", "likelihood", "data", "quick")
+
+
+class Interrupted(Exception):
+    """Ctrl-C ended the command; the message says what was kept and how to go on (exit 130)."""
+
+
+def _new_run_settings(args, recipe, quick):
+    """The settings of a new run: the options given, else the recipe's."""
+    return {"epochs": args.epochs or (1 if quick else recipe.epochs),
+            "batch_size": args.batch_size or recipe.batch_size, "lr": args.lr or recipe.lr,
+            "seed": 0 if args.seed is None else args.seed, "likelihood": recipe.likelihood,
+            "data": args.data, "quick": quick}
+
+
+def _resumed_run_settings(args, quick):
+    """(settings, state): the settings stored in the --resume checkpoint (only --epochs may
+    change them), and the checkpoint itself."""
+    path = args.resume
+    try:
+        state = load(path)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--resume: {error}") from None
+    if not isinstance(state, dict) or "recipe" not in state or "run" not in state:
+        raise CommandError(f"--resume {path}: not a checkpoint of `tinygen train` (it names no "
+                           "recipe and no run settings; those of older versions cannot resume)")
+    if state["recipe"] != args.model:
+        raise CommandError(f"--resume {path}: a checkpoint of the '{state['recipe']}' recipe, "
+                           f"not '{args.model}'")
+    if state.get("run_format", 1) > RUN_FORMAT:
+        raise CommandError(f"--resume {path}: written by a newer tinygen (run format "
+                           f"{state['run_format']}; this one reads up to {RUN_FORMAT})")
+    settings = dict(state["run"])
+    given = {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+             "likelihood": args.likelihood, "data": args.data, "quick": quick or None}
+    for name, value in given.items():
+        if value is not None and value != settings[name]:
+            raise CommandError(f"--resume goes on with the run's own settings, and it was started "
+                               f"with {name} {settings[name]!r}, not {value!r} (only --epochs "
+                               "may change)")
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    return settings, state
+
+
+def _resume_command(model_name, checkpoint):
+    return f"tinygen train {model_name} --resume {shlex.quote(checkpoint)}"
+
+
 def train(args):
-    recipe = recipe_for(args.model, args.likelihood)
     quick = args.quick or os.environ.get("TINYGEN_QUICK") == "1"
+    if args.resume:
+        settings, resumed_state = _resumed_run_settings(args, quick)
+        out = args.out or os.path.dirname(args.resume) or "."
+    else:
+        settings = _new_run_settings(args, recipe_for(args.model, args.likelihood), quick)
+        out = args.out or os.path.join("runs", f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    recipe = recipe_for(args.model, settings["likelihood"])
     if args.backend:
         backend.use(args.backend)
-    manual_seed(args.seed)
-    out = args.out or os.path.join("runs", f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    manual_seed(settings["seed"])
     os.makedirs(out, exist_ok=True)
-    batch_size = args.batch_size or recipe.batch_size
-    loader = _training_loader(recipe, args.data, quick, batch_size, args.seed)
+    loader = _training_loader(recipe, settings["data"], settings["quick"], settings["batch_size"],
+                              settings["seed"])
     model = recipe.build()
-    lr = args.lr or recipe.lr
     if recipe.adversarial:
-        optimizer = models.gan_optimizers(model, lr=lr)
+        optimizer = models.gan_optimizers(model, lr=settings["lr"])
         val_loader = x_test = None
     else:
-        optimizer = Adam(model.parameters(), lr=lr)
-        x_test = _mnist_inputs("test", args.data, quick, recipe.pixels)
-        val_loader = DataLoader(x_test, batch_size, shuffle=False)
-    epochs = args.epochs or (1 if quick else recipe.epochs)
-    print(f"tinygen train {args.model}: {recipe.description}; {loader.n_samples} training images, "
-          f"{epochs} epochs, backend {backend.current()}, writing to {out}")
+        optimizer = Adam(model.parameters(), lr=settings["lr"])
+        x_test = _mnist_inputs("test", settings["data"], settings["quick"], recipe.pixels)
+        val_loader = DataLoader(x_test, settings["batch_size"], shuffle=False)
+    epochs = settings["epochs"]
     checkpoint = os.path.join(out, "checkpoint.npz")
+    metrics_path = os.path.join(out, "metrics.json")
+    print(f"tinygen train {args.model}: {recipe.description}; {loader.n_samples} training images, "
+          f"{epochs} epochs, backend {backend.current()}, writing to {out}"
+          + (f"; resuming from {args.resume}" if args.resume else ""))
     # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
     watch = model.sample_grid_saver(os.path.join(out, "epochs")) if recipe.adversarial else None
-    extra = {"recipe": args.model, "tinygen": __version__}
+    extra = {"recipe": args.model, "tinygen": __version__, "run_format": RUN_FORMAT,
+             "run": settings}
     if recipe.likelihood is not None:
         extra["likelihood"] = recipe.likelihood  # so that `tinygen sample` rebuilds this decoder
-    history = fit(model, loader, optimizer, epochs, val_loader=val_loader, checkpoint=checkpoint,
-                  progress=args.progress, epoch_lines=True, on_epoch_end=watch,
-                  checkpoint_extra=extra)
+
+    def write_metrics(epochs_done, step, history):
+        """metrics.json, right after each checkpoint: how far the run got, and its history."""
+        _write_json({"model": args.model, "likelihood": recipe.likelihood, "epochs": epochs,
+                     "epochs_done": epochs_done, "step": step, "history": history}, metrics_path)
+
+    if args.resume:  # after a crash between the two renames, metrics.json catches up first
+        write_metrics(resumed_state["epoch"], resumed_state.get("step", 0),
+                      resumed_state["history"])
+    try:
+        history = fit(model, loader, optimizer, epochs, val_loader=val_loader,
+                      checkpoint=checkpoint, resume=args.resume, progress=args.progress,
+                      epoch_lines=True, on_epoch_end=watch, checkpoint_extra=extra,
+                      checkpoint_every=args.checkpoint_every, on_checkpoint=write_metrics)
+    except TrainingInterrupted as stop:
+        raise Interrupted(f"{stop}. Resume with: {_resume_command(args.model, checkpoint)}")
+    except KeyboardInterrupt:  # the second Ctrl-C: stopped at once
+        if os.path.exists(checkpoint):
+            raise Interrupted(f"stopped at once; the last checkpoint, {checkpoint}, is whole. "
+                              f"Resume with: {_resume_command(args.model, checkpoint)}") from None
+        raise Interrupted("stopped at once, before the first checkpoint: nothing to resume")
+    except ValueError as error:  # a checkpoint that does not fit the model, a newer format
+        if args.resume is None:
+            raise
+        raise CommandError(f"--resume {args.resume}: {error}") from None
+    except OSError as error:  # a full disk, a folder gone: the checkpoint could not be written
+        kept = (f"the last checkpoint, {checkpoint}, is whole. Resume with: "
+                f"{_resume_command(args.model, checkpoint)}" if os.path.exists(checkpoint)
+                else "no checkpoint was written")
+        raise CommandError(f"{error}; {kept}") from None
     if recipe.likelihood == "gaussian":  # a density of dequantised pixels: bits/dim make sense
         _add_bits_per_dim(history, x_test.shape[1])
-    _write_json({"model": args.model, "likelihood": recipe.likelihood, "epochs": epochs,
-                 "history": history},
-                os.path.join(out, "metrics.json"))
+    write_metrics(len(history.get("seconds", [])), 0, history)
     plot.curves({k: v for k, v in history.items() if k != "seconds"},
                 os.path.join(out, "curves.png"))
     model.eval()
@@ -317,13 +404,19 @@ def build_parser():
     p.add_argument("--likelihood", choices=LIKELIHOODS,
                    help="the decoder's p(x|z), for the vae: bernoulli (the default) or gaussian "
                         "(a mean and a log-variance per pixel, trained on dequantised pixels)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="default: 0")
     p.add_argument("--backend", choices=kernels.names(), help="conv kernels (default: the fastest)")
     p.add_argument("--data", default=None,
                    help="folder with the MNIST IDX files, or 'bundled' for the packaged subset "
                         "(default: search TINYGEN_DATA and the cache, then download)")
     p.add_argument("--out", help="output folder (default: runs/MODEL-<timestamp>)")
     p.add_argument("--quick", action="store_true", help="a tiny run (also TINYGEN_QUICK=1)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="go on from a checkpoint this command wrote (same settings; --epochs may "
+                        "raise the total), writing beside it unless --out says otherwise")
+    p.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS",
+                   help="also checkpoint every STEPS steps within an epoch (a crash then loses at "
+                        "most that many; default: at epoch ends only)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on or off (default: on when stderr is a terminal)")
     p.set_defaults(run=train)
@@ -357,8 +450,16 @@ def _warnings_on_one_line():
         warnings.showwarning = python_showwarning
 
 
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return value
+
+
 def main(argv=None):
-    """Run the `tinygen` command with argv (default: sys.argv[1:]); returns the exit status."""
+    """Run the `tinygen` command with argv (default: sys.argv[1:]); returns the exit status:
+    0, 2 for an error (one line, no traceback), 130 for Ctrl-C (as shells count it)."""
     args = build_parser().parse_args(argv)
     try:
         with _warnings_on_one_line():
@@ -366,6 +467,12 @@ def main(argv=None):
     except CommandError as error:
         print(f"tinygen: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"tinygen: {stop}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before training started, or in sample / info
+        print("tinygen: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -10,6 +10,7 @@ generator: the same seed gives the same sequence of epochs. With seed=None that 
 seeded once, when the loader is made, from tinygen's global generator, so tinygen.manual_seed makes
 the whole run repeatable.
 """
+import copy
 import math
 
 import numpy as np
@@ -54,6 +55,9 @@ class DataLoader:
         if seed is None:
             seed = int(_random.generator().integers(2**63))
         self._rng = np.random.default_rng(seed)
+        self._epoch_start = None  # the generator's state when the epoch in progress began
+        self._batches_done = 0  # batches handed out in the epoch in progress
+        self._resume_at = 0  # batches the next epoch skips (set by load_state_dict)
 
     @staticmethod
     def _check_arrays(arrays):
@@ -82,17 +86,52 @@ class DataLoader:
 
     def __iter__(self):
         """One epoch: yields a Tensor (or a tuple of Tensors) per batch."""
+        self._epoch_start = copy.deepcopy(self._rng.bit_generator.state)
+        first, self._resume_at = self._resume_at, 0
         if self.shuffle:
             order = self._rng.permutation(self.n_samples)
         else:
             order = np.arange(self.n_samples)
-        for b in range(len(self)):
+        for b in range(first, len(self)):
             index = order[b * self.batch_size:(b + 1) * self.batch_size]
             batch = [a[index] for a in self.arrays]
             if self.transform is not None:
                 batch[0] = self.transform(batch[0])
             tensors = tuple(Tensor(x) for x in batch)
+            self._batches_done = b + 1
             yield tensors[0] if self._single else tensors
+        self._epoch_start = None  # the epoch is over: the next one starts from the state as it is
+        self._batches_done = 0
+
+    # ---- saving and resuming -------------------------------------------------------------------
+    def state_dict(self):
+        """Where the loader is: the shuffling generator's state when this epoch began and how many
+        of its batches were handed out (0 between epochs), and its transform's own state.
+
+        load_state_dict(state) on a loader over the same arrays makes its next epoch draw the same
+        order and go on from the next batch, with the same transform noise: the rest of the epoch
+        is what it would have been without the interruption.
+        """
+        in_epoch = self._epoch_start is not None
+        state = {
+            "rng": copy.deepcopy(self._epoch_start if in_epoch else self._rng.bit_generator.state),
+            "batches_done": self._batches_done if in_epoch else 0,
+        }
+        if hasattr(self.transform, "state_dict"):
+            state["transform"] = self.transform.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        """Go back to where state_dict(state) was taken (see there)."""
+        if not 0 <= state["batches_done"] <= len(self):
+            raise ValueError(f"DataLoader.load_state_dict: {state['batches_done']} batches done, "
+                             f"but an epoch has {len(self)}")
+        self._rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self._resume_at = int(state["batches_done"])
+        self._epoch_start = None
+        self._batches_done = 0
+        if "transform" in state:
+            self.transform.load_state_dict(state["transform"])
 
     def __repr__(self):
         shapes = ", ".join(str(a.shape) for a in self.arrays)

@@ -9,6 +9,8 @@ Every function takes images either as uint8 in [0, 255] (as MNIST is stored) or 
 in [0, 1]; anything else is an error that says which (dequantisation takes uint8 only: it needs the
 256 levels). All return NumPy arrays, float32.
 """
+import copy
+
 import numpy as np
 
 from .. import random as _random
@@ -82,17 +84,28 @@ def binarize_dynamic(images, rng=None):
     return (rng.random(p.shape) < p).astype(np.float32)
 
 
-class Binarizer:
-    """Dynamic binarisation as a callable with its own generator, for DataLoader(transform=...).
-
-    Each call draws new {0, 1} images, so every epoch sees a different binarisation; the same
-    seed gives the same draws. seed=None seeds it from tinygen's global generator.
-    """
+class _RandomTransform:
+    """A transform with its own generator: seeded on creation, its place in the stream saved by
+    state_dict (a resumed run then draws the same noise for the same batches)."""
 
     def __init__(self, seed=None):
         if seed is None:
             seed = int(_random.generator().integers(2**63))
         self.rng = np.random.default_rng(seed)
+
+    def state_dict(self):
+        return {"rng": copy.deepcopy(self.rng.bit_generator.state)}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+
+
+class Binarizer(_RandomTransform):
+    """Dynamic binarisation as a callable with its own generator, for DataLoader(transform=...).
+
+    Each call draws new {0, 1} images, so every epoch sees a different binarisation; the same
+    seed gives the same draws. seed=None seeds it from tinygen's global generator.
+    """
 
     def __call__(self, images):
         """images (B, ...) uint8 or floats in [0, 1] -> (B, ...) float32 in {0, 1}."""
@@ -136,17 +149,12 @@ def dequantize(images, rng=None):
     return np.minimum(x, _BELOW_ONE)
 
 
-class Dequantizer:
+class Dequantizer(_RandomTransform):
     """Dequantisation as a callable with its own generator, for DataLoader(transform=...).
 
     Each call draws new noise, so every epoch sees the pixels at new places inside their bins; the
     same seed gives the same draws. seed=None seeds it from tinygen's global generator.
     """
-
-    def __init__(self, seed=None):
-        if seed is None:
-            seed = int(_random.generator().integers(2**63))
-        self.rng = np.random.default_rng(seed)
 
     def __call__(self, images):
         """images (B, ...) uint8 -> (B, ...) float32 in [0, 1), (pixel + u) / 256."""
