@@ -1,4 +1,4 @@
-"""The `tinygen` command: train a model of the course, sample from a checkpoint, show the setup.
+"""The `tinygen` command: train a model of the course, sample from a checkpoint, score samples.
 
     tinygen train ae                      # MNIST, downloaded once (offline: the bundled subset);
                                           # a couple of minutes on a laptop
@@ -8,22 +8,27 @@
     tinygen train dcgan --checkpoint-every 100   # Ctrl-C saves and says how to resume:
     tinygen train dcgan --resume runs/dcgan-20261128-120000/checkpoint.npz
     tinygen sample runs/my-ae/checkpoint.npz --n 64 --out samples.png
+    tinygen sample runs/my-gan/checkpoint.npz --n 10000 --out samples.npz   # the raw samples
+    tinygen score samples.npz             # FID beside the real-vs-real floor, MNIST score
     tinygen info                          # backends, and where MNIST was found
 """
 import argparse
 import json
 import os
+import secrets
 import shlex
 import sys
 import time
 import warnings
+import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from . import __version__, backend, kernels, models, nn, plot
+from . import __version__, backend, kernels, mnist_classifier, models, nn, plot
 from .autograd import no_grad
 from .checkpoint import load
 from .data import load_mnist
@@ -345,7 +350,60 @@ def train(args):
     print(f"done: {', '.join(written)} in {out}")
 
 
+SAMPLE_FORMATS = (".png", ".npz")  # `tinygen sample --out`: a picture, or the raw samples
+SAMPLES_KEY = "samples"  # the array of a samples .npz: float32 (N, 1, 28, 28) in [0, 1]
+_SAMPLE_CHUNK = 1000  # images generated at a time for a .npz (bounded memory)
+
+
+def _model_value_range(recipe):
+    """The pixel range of the model's data, read off its recipe: (-1, 1) for a tanh generator
+    (its pixels turn a black image into -1), else (0, 1)."""
+    black = recipe.pixels(np.zeros((1, 28, 28), np.uint8))
+    return (-1.0, 1.0) if np.min(black) < 0 else (0.0, 1.0)
+
+
+def _unit_samples(model, n, value_range):
+    """n samples of the model as float32 (n, 1, 28, 28) in [0, 1], generated _SAMPLE_CHUNK at a
+    time (sample records no graph)."""
+    lo, hi = value_range
+    out = np.empty((n, 1, 28, 28), np.float32)
+    for start in range(0, n, _SAMPLE_CHUNK):
+        count = min(_SAMPLE_CHUNK, n - start)
+        x = np.asarray(model.sample(count).data, dtype=np.float64).reshape(count, 1, 28, 28)
+        out[start:start + count] = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return out
+
+
+def _save_samples(samples, path):
+    """np.savez(path, samples=...) to a temporary file beside path, then rename: an interrupted
+    or failed write leaves no half-written file under the name."""
+    tmp = f"{path}.tmp-{secrets.token_hex(4)}"
+    try:
+        with open(tmp, "xb") as f:  # "x": never take over a file that is not ours
+            np.savez(f, **{SAMPLES_KEY: samples})
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename gives it the name
+        os.replace(tmp, path)
+    except OSError as error:  # a missing folder, a full disk
+        _remove_if_there(tmp)
+        raise CommandError(f"--out {path}: cannot write it ({error.strerror or error})") from None
+    except BaseException:  # Ctrl-C
+        _remove_if_there(tmp)
+        raise
+
+
+def _remove_if_there(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def sample(args):
+    suffix = os.path.splitext(args.out)[1].lower()
+    if suffix not in SAMPLE_FORMATS:
+        raise CommandError(f"--out {args.out}: give a .png (a grid of the images) or a .npz (the "
+                           f"raw samples, for `tinygen score`), not {suffix or 'no suffix'}")
     try:
         state = load(args.checkpoint)
     except (OSError, ValueError) as error:
@@ -361,7 +419,15 @@ def sample(args):
         raise CommandError(f"{args.checkpoint} does not fit today's '{name}' recipe "
                            f"(was it written by another version of tinygen?): {error}") from None
     model.eval()
-    if hasattr(model, "sample"):
+    if suffix == ".npz":
+        if not hasattr(model, "sample"):
+            raise CommandError(f"{name} has no sampler (an autoencoder's codes have no prior), so "
+                               "there are no samples to save; a VAE or a GAN has one")
+        samples = _unit_samples(model, args.n, _model_value_range(recipe))
+        _save_samples(samples, args.out)
+        print(f"{args.n} samples from {name} written to {args.out} ('{SAMPLES_KEY}': float32 "
+              f"{samples.shape} in [0, 1]); next: tinygen score {shlex.quote(args.out)}")
+    elif hasattr(model, "sample"):
         images = model.sample(args.n).data
         path = plot.image_grid(images, args.out, value_range=_value_range(recipe))
         print(f"{args.n} samples from {name} written to {path}")
@@ -370,6 +436,90 @@ def sample(args):
         path = _reconstruction_grid(model, x, args.out, _value_range(recipe))
         print(f"{name} has no sampler (an autoencoder's codes have no prior): "
               f"test images above their reconstructions written to {path}")
+
+
+# `tinygen score`: the FID fits a Gaussian to the classifier's 128-d features, whose covariance
+# needs more images than dimensions to be of full rank.
+MIN_SCORED = 129
+_RANGE_TOLERANCE = 1e-3  # how far outside [0, 1] a saved pixel may stray (round-off); clipped
+
+
+def _load_samples(path):
+    """The images of a samples .npz as float32 (N, 784) in [0, 1]; CommandError if unusable."""
+    if not os.path.isfile(path):
+        raise CommandError(f"{path}: no such file" if not os.path.exists(path)
+                           else f"{path}: not a file")
+    if not zipfile.is_zipfile(path):
+        raise CommandError(f"{path}: not an .npz archive (write one with `tinygen sample "
+                           "CHECKPOINT --out samples.npz`, or np.savez)")
+    try:  # opened here: np.load leaves its own file open when a damaged zip fails
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
+            if SAMPLES_KEY not in archive.files:
+                raise CommandError(_no_samples_array(path, archive.files))
+            x = archive[SAMPLES_KEY]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise CommandError(f"{path}: cannot read '{SAMPLES_KEY}' ({error})") from None
+    if x.dtype not in (np.float32, np.float64):
+        raise CommandError(f"{path}: '{SAMPLES_KEY}' has dtype {x.dtype}; expected float32 or "
+                           "float64 pixels in [0, 1]")
+    if x.shape[1:] not in ((1, 28, 28), (28, 28), (784,)):
+        raise CommandError(f"{path}: '{SAMPLES_KEY}' has shape {x.shape}; expected MNIST images "
+                           "(N, 1, 28, 28), (N, 28, 28) or (N, 784)")
+    n = len(x)
+    if n < MIN_SCORED:
+        raise CommandError(f"{path}: {n} images, and the FID needs at least {MIN_SCORED}: it fits "
+                           "a Gaussian to 128-dimensional classifier features, whose covariance "
+                           "needs more images than dimensions (thousands are better)")
+    if not np.all(np.isfinite(x)):
+        raise CommandError(f"{path}: '{SAMPLES_KEY}' holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+        hint = " (tanh outputs x in [-1, 1]: save (x + 1) / 2)" if lo < 0 else ""
+        raise CommandError(f"{path}: '{SAMPLES_KEY}' spans [{lo:.4g}, {hi:.4g}]; expected pixels "
+                           f"in [0, 1]{hint}")
+    return np.clip(x.reshape(n, 784), 0.0, 1.0).astype(np.float32)
+
+
+def _no_samples_array(path, names):
+    """Why the .npz `path`, holding the arrays `names`, has nothing to score, and what to do."""
+    if "structure" in names:  # tinygen.checkpoint's entry
+        return (f"{path} is a checkpoint, not samples; save samples with `tinygen sample "
+                f"{shlex.quote(path)} --n 10000 --out samples.npz`")
+    found = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+    return (f"{path}: no '{SAMPLES_KEY}' array (it holds {found or 'none'}); save the images "
+            f"with np.savez(path, {SAMPLES_KEY}=images)")
+
+
+def _gaussian_fid(feats_a, feats_b):
+    """The FID of two sets of classifier features (N, 128), as mnist_classifier.fid computes it."""
+    def gaussian(f):
+        return f.mean(axis=0), np.cov(f, rowvar=False)
+
+    return mnist_classifier.frechet_distance(*gaussian(feats_a), *gaussian(feats_b))
+
+
+def score(args):
+    fake = _load_samples(args.samples)
+    n = len(fake)
+    test = _mnist_inputs("test", args.data, quick=False, pixels=np.asarray)  # uint8 (N, 28, 28)
+    train = _mnist_inputs("train", args.data, quick=False, pixels=np.asarray)
+    mc = mnist_classifier
+    test_features = mc.features(test)
+    fid = _gaussian_fid(mc.features(fake), test_features)
+    # The floor: n training digits against the same test digits, drawn as mc.real_floor draws.
+    n_real = min(n, len(train))
+    picked = np.sort(np.random.default_rng(0).choice(len(train), size=n_real, replace=False))
+    floor = _gaussian_fid(mc.features(train[picked]), test_features)
+    mean, std = mc.mnist_score(fake)
+    real_mean, real_std = mc.mnist_score(test)
+    real = f"{n_real} real training digits"
+    if n_real < n:
+        real = f"all {real} (fewer than the {n} samples)"
+    print(f"FID {fid:.2f} of the {n} samples against the {len(test)} MNIST test digits "
+          "(lower is better)")
+    print(f"FID {floor:.2f} of {real} against the same test digits: the floor at this N")
+    print(f"MNIST score {mean:.2f} ± {std:.2f} over 10 splits (real test digits {real_mean:.2f} "
+          f"± {real_std:.2f}; 1 to 10, higher is better)")
 
 
 def info(args):
@@ -423,10 +573,27 @@ def build_parser():
 
     p = commands.add_parser("sample", help="images from a checkpoint written by `tinygen train`")
     p.add_argument("checkpoint")
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--out", default="samples.png")
+    p.add_argument("--n", type=_positive_int, default=64, help="how many (default: 64)")
+    p.add_argument("--out", default="samples.png",
+                   help="a .png: a grid of the images (default: samples.png); a .npz: the raw "
+                        f"samples for `tinygen score`, array '{SAMPLES_KEY}', float32 "
+                        "(N, 1, 28, 28) in [0, 1], written atomically")
     p.add_argument("--data", default=None, help="MNIST folder or 'bundled' (for reconstructions)")
     p.set_defaults(run=sample)
+
+    p = commands.add_parser(
+        "score", help="FID and MNIST score of samples saved by `tinygen sample --out FILE.npz`",
+        description="Print the FID of the samples against the MNIST test digits, beside the "
+                    "real-vs-real floor (as many real training digits against the same test "
+                    "digits), and their MNIST score (the Inception Score with tinygen's MNIST "
+                    "classifier), one line each.")
+    p.add_argument("samples", help=f"an .npz with an array '{SAMPLES_KEY}': floats in [0, 1] of "
+                                   "shape (N, 1, 28, 28), (N, 28, 28) or (N, 784), "
+                                   f"N >= {MIN_SCORED}")
+    p.add_argument("--data", default=None,
+                   help="folder with the MNIST IDX files, or 'bundled' for the packaged subset "
+                        "(default: search TINYGEN_DATA and the cache, then download)")
+    p.set_defaults(run=score)
 
     p = commands.add_parser("info", help="version, backends, where MNIST is")
     p.set_defaults(run=info)

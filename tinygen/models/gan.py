@@ -11,6 +11,18 @@ Each training iteration (train_step) is the minibatch algorithm of the paper:
                                                                   strong gradients early)
 All losses are computed from logits with the stable binary cross-entropy:
     log D(x) = -BCE(D(x), 1),   log(1 - D(G(z))) = -BCE(D(G(z)), 0).
+
+Well-known techniques that steady the game, each off by default (issue 17):
+- one-sided label smoothing (Salimans et al. 2016), GAN(real_label=0.9): D's target for real
+  images is 0.9 instead of 1, fakes keep 0: D's loss is BCE(D(x), 0.9) + BCE(D(G(z)), 0);
+- an exponential moving average of G's weights (GAN(ema_decay=0.999)), which sample, interpolate
+  and the fixed-noise grids use: ema <- decay * ema + (1 - decay) * w after every G step;
+- the two-timescale update rule (Heusel et al. 2017): gan_optimizers(gan, lr_discriminator=4e-4,
+  lr_generator=1e-4), a learning rate per player;
+- spectral normalisation of D's layers (Miyato et al. 2018), W / sigma(W):
+  dcgan_discriminator(spectral_norm=True), which also leaves out D's batch norm;
+- dropout in D and a wider G: dcgan_discriminator(dropout=0.3), dcgan_generator(width=2.0).
+dcgan(...) takes them all as keyword arguments.
 """
 import math
 import os
@@ -20,6 +32,7 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..creation import ones_like, rand, randn, zeros_like
+from ..ema import ExponentialMovingAverage
 from ..nn import functional as F
 from ..nn import init
 from ..nn.module import parameter_dtype
@@ -36,10 +49,17 @@ class GAN(nn.Module):
 
     prior: "normal" N(0, I) or "uniform" U(-1, 1)^latent_dim. k: discriminator steps per generator
     step. The loader's batches hold k * m samples: each discriminator step takes m of them.
+    real_label: D's target for real samples (1; 0.9 is one-sided label smoothing).
+    ema_decay: None, or keep `generator_ema`, an ExponentialMovingAverage of G's weights with that
+    decay (ema_warmup: ramp the decay up), updated after every G step; sample, interpolate and
+    sample_grid_saver then use it. It is a sub-module, so it is saved in state_dict and
+    checkpoints. It copies G when the GAN is made: initialise G first (or let the first update,
+    which copies G again, take care of it).
     """
 
     def __init__(self, generator, discriminator, latent_dim, prior="normal", k=1,
-                 generator_loss="non-saturating"):
+                 generator_loss="non-saturating", *, real_label=1.0, ema_decay=None,
+                 ema_warmup=False):
         super().__init__()
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {prior!r}")
@@ -48,12 +68,23 @@ class GAN(nn.Module):
                              f"{generator_loss!r}")
         if k < 1:
             raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {k}")
+        if not 0 < real_label <= 1:
+            raise ValueError(f"real_label must be in (0, 1], got {real_label}")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.prior = prior
         self.k = k
         self.generator_loss_kind = generator_loss
+        self.real_label = real_label
+        self.generator_ema = (None if ema_decay is None
+                              else ExponentialMovingAverage(generator, ema_decay, ema_warmup))
+
+    @property
+    def sampling_generator(self):
+        """The generator that sample, interpolate and the grids use: G's moving average if the GAN
+        keeps one, otherwise G."""
+        return self.generator if self.generator_ema is None else self.generator_ema.module
 
     def sample_prior(self, n):
         """z ~ p(z): (n, latent_dim)."""
@@ -67,8 +98,8 @@ class GAN(nn.Module):
 
     @no_grad()
     def sample(self, n):
-        """n generated samples G(z), z ~ p(z)."""
-        return self.generator(self.sample_prior(n))
+        """n generated samples G(z), z ~ p(z) (G's moving average if the GAN keeps one)."""
+        return self.sampling_generator(self.sample_prior(n))
 
     @no_grad()
     def interpolate(self, z_a, z_b, steps=8):
@@ -77,7 +108,7 @@ class GAN(nn.Module):
         z_b = np.asarray(getattr(z_b, "data", z_b)).reshape(1, -1)
         t = np.linspace(0, 1, steps).reshape(-1, 1)
         z = Tensor(z_a * (1 - t) + z_b * t, dtype=parameter_dtype(self.generator))
-        return self.generator(z)
+        return self.sampling_generator(z)
 
     def fixed_noise(self, n=64, seed=0):
         """n prior draws from their own generator (seeded): the same z every call, and the global
@@ -93,20 +124,22 @@ class GAN(nn.Module):
         """An on_epoch_end for train.fit that saves G(z) for one fixed z to
         directory/samples_epoch_NNN.png after every epoch, to watch training one picture at a time.
 
-        The generator runs in eval mode (BatchNorm's running statistics, which it does not change)
-        and goes back to the mode it was in. Returns the callback; its `paths` lists what it wrote.
+        The generator (G's moving average if the GAN keeps one) runs in eval mode (BatchNorm's
+        running statistics, which it does not change) and goes back to the mode it was in.
+        Returns the callback; its `paths` lists what it wrote.
         """
         from ..plot import image_grid  # plotting only where asked for
         z = self.fixed_noise(n, seed)
 
         def save(epoch, history=None):
-            was_training = self.generator.training
-            self.generator.eval()
+            generator = self.sampling_generator
+            was_training = generator.training
+            generator.eval()
             try:
                 with no_grad():
-                    images = self.generator(z).data
+                    images = generator(z).data
             finally:
-                self.generator.train(was_training)
+                generator.train(was_training)
             path = os.path.join(directory, f"samples_epoch_{epoch:03d}.png")
             save.paths.append(image_grid(images, path, value_range=value_range))
 
@@ -116,10 +149,16 @@ class GAN(nn.Module):
     # ---- the two players' losses ---------------------------------------------------------------
     def discriminator_loss(self, x_real, fake):
         """-(log D(x) + log(1 - D(G(z)))), batch means: what D descends.
-        Returns (loss, D(x), D(G(z)))."""
+        Returns (loss, D(x), D(G(z))) (the last two as logits).
+
+        With real_label r < 1 (one-sided label smoothing) the real term is BCE(D(x), r) =
+        -(r log D(x) + (1 - r) log(1 - D(x))): D is no longer pushed to be ever surer of the
+        real images; the fakes' target stays 0 (smoothing it would reward G's mistakes).
+        """
         real_logits = self.discriminator(x_real)
         fake_logits = self.discriminator(fake)
-        loss = (F.binary_cross_entropy_with_logits(real_logits, ones_like(real_logits))
+        real_targets = ones_like(real_logits) * self.real_label
+        loss = (F.binary_cross_entropy_with_logits(real_logits, real_targets)
                 + F.binary_cross_entropy_with_logits(fake_logits, zeros_like(fake_logits)))
         return loss, real_logits, fake_logits
 
@@ -162,6 +201,8 @@ class GAN(nn.Module):
         finally:
             for p, flag in zip(d_params, flags):
                 p.requires_grad = flag
+        if self.generator_ema is not None:
+            self.generator_ema.update(self.generator)
         return {
             "loss_d": loss_d,
             "loss_g": loss_g,
@@ -180,10 +221,16 @@ def _grad_norm(module):
     return math.sqrt(total)
 
 
-def gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999)):
-    """{"generator": Adam, "discriminator": Adam} with DCGAN's settings by default."""
-    return {"generator": Adam(gan.generator.parameters(), lr=lr, betas=betas),
-            "discriminator": Adam(gan.discriminator.parameters(), lr=lr, betas=betas)}
+def gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999), lr_discriminator=None, lr_generator=None):
+    """{"generator": Adam, "discriminator": Adam} with DCGAN's settings by default.
+
+    lr_discriminator and lr_generator (None: lr) give each player its own learning rate, the
+    two-timescale update rule of Heusel et al. 2017 (e.g. D 4e-4, G 1e-4).
+    """
+    lr_d = lr if lr_discriminator is None else lr_discriminator
+    lr_g = lr if lr_generator is None else lr_generator
+    return {"generator": Adam(gan.generator.parameters(), lr=lr_g, betas=betas),
+            "discriminator": Adam(gan.discriminator.parameters(), lr=lr_d, betas=betas)}
 
 
 # ---- builders ----------------------------------------------------------------------------------
@@ -206,25 +253,49 @@ def mlp_discriminator(in_dim, hidden, negative_slope=0.2):
     return mlp([in_dim, *hidden, 1], activation=lambda: nn.LeakyReLU(negative_slope))
 
 
-def dcgan_generator(latent_dim=100):
+def dcgan_generator(latent_dim=100, width=1.0):
     """z -> Linear(latent, 128*7*7) + BN + ReLU -> (128, 7, 7) -> ConvT(128, 64, 4, 2, 1) + BN +
-    ReLU -> ConvT(64, 1, 4, 2, 1) + Tanh: (N, 1, 28, 28) in [-1, 1] (fractional-strided convs)."""
+    ReLU -> ConvT(64, 1, 4, 2, 1) + Tanh: (N, 1, 28, 28) in [-1, 1] (fractional-strided convs).
+
+    width scales the channels: round(128 * width) and round(64 * width) (2.0: 256 and 128).
+    """
+    wide, narrow = _channels(128, width), _channels(64, width)
     return nn.Sequential(
-        nn.Linear(latent_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
-        nn.Unflatten(1, (128, 7, 7)),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),  # (N, 64, 14, 14)
-        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),  # (N, 1, 28, 28)
+        nn.Linear(latent_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU(),
+        nn.Unflatten(1, (wide, 7, 7)),
+        nn.ConvTranspose2d(wide, narrow, 4, 2, 1), nn.BatchNorm2d(narrow), nn.ReLU(),  # 14 x 14
+        nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh(),  # (N, 1, 28, 28)
     )
 
 
-def dcgan_discriminator():
+def _channels(base, width):
+    """round(base * width) channels, at least one."""
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return max(1, round(base * width))
+
+
+def dcgan_discriminator(dropout=0.0, spectral_norm=False):
     """(N, 1, 28, 28) -> Conv(1, 64, 4, 2, 1) + LeakyReLU(0.2) -> Conv(64, 128, 4, 2, 1) + BN +
-    LeakyReLU(0.2) -> Flatten -> Linear(128*7*7, 1): one logit."""
-    return nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),  # (N, 64, 14, 14)
-        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # (N, 128, 7, 7)
-        nn.Flatten(), nn.Linear(128 * 7 * 7, 1),
-    )
+    LeakyReLU(0.2) -> Flatten -> Linear(128*7*7, 1): one logit.
+
+    dropout > 0: a Dropout(dropout) after each LeakyReLU. spectral_norm: every conv and linear
+    layer spectrally normalised (nn.spectral_norm), and no batch norm, as in Miyato et al.'s
+    discriminators: batch norm divides by a batch's standard deviation, which can scale D's
+    activations up without bound and undo the Lipschitz bound the normalisation gives.
+    """
+    def weighted(layer):
+        return nn.spectral_norm(layer) if spectral_norm else layer
+
+    def activation():
+        return [nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+
+    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), *activation(),  # (N, 64, 14, 14)
+              weighted(nn.Conv2d(64, 128, 4, 2, 1))]  # (N, 128, 7, 7)
+    if not spectral_norm:
+        layers.append(nn.BatchNorm2d(128))
+    layers += [*activation(), nn.Flatten(), weighted(nn.Linear(128 * 7 * 7, 1))]
+    return nn.Sequential(*layers)
 
 
 def dcgan_init(module):
@@ -232,7 +303,8 @@ def dcgan_init(module):
     (Radford et al. 2016); batch norm scales ~ N(1, 0.02) and shifts 0 (PyTorch's DCGAN example,
     pytorch/examples dcgan/main.py weights_init); conv and linear biases 0 (tinygen's choice)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        init.normal_(module.weight, 0.0, 0.02)
+        # a spectrally normalised layer learns weight_orig; weight is computed from it
+        init.normal_(getattr(module, "weight_orig", module.weight), 0.0, 0.02)
         if module.bias is not None:
             init.zeros_(module.bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
@@ -240,9 +312,19 @@ def dcgan_init(module):
         init.zeros_(module.bias)
 
 
-def dcgan(latent_dim=100, k=1, generator_loss="non-saturating"):
-    """The course's MNIST DCGAN (lesson 13), initialised by dcgan_init."""
-    gan = GAN(dcgan_generator(latent_dim), dcgan_discriminator(), latent_dim, "normal", k,
-              generator_loss)
-    gan.apply(dcgan_init)
-    return gan
+def dcgan(latent_dim=100, k=1, generator_loss="non-saturating", *, real_label=1.0,
+          ema_decay=None, ema_warmup=False, spectral_norm=False, discriminator_dropout=0.0,
+          generator_width=1.0):
+    """The course's MNIST DCGAN (lesson 13), initialised by dcgan_init.
+
+    The keyword arguments switch on the techniques of the module docstring (all off by default):
+    real_label and ema_decay / ema_warmup (GAN), spectral_norm and discriminator_dropout
+    (dcgan_discriminator), generator_width (dcgan_generator's width).
+    """
+    generator = dcgan_generator(latent_dim, width=generator_width)
+    discriminator = dcgan_discriminator(discriminator_dropout, spectral_norm)
+    # initialised before the GAN is made, so that G's moving average starts from these weights
+    generator.apply(dcgan_init)
+    discriminator.apply(dcgan_init)
+    return GAN(generator, discriminator, latent_dim, "normal", k, generator_loss,
+               real_label=real_label, ema_decay=ema_decay, ema_warmup=ema_warmup)

@@ -19,3 +19,4 @@ from .layers import (  # noqa: F401
     Upsample,
 )
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
+from .spectral_norm import spectral_norm  # noqa: F401
