@@ -110,8 +110,10 @@ def main():
         test_images = load_mnist("test", subset="bundled")[0][:1000]
     else:
         test_images = load_mnist("test", root=args.root)[0]
-    floor = mc.fid(load_mnist("train", root=args.root, subset="bundled" if QUICK else None)[0][:n],
-                   test_images)
+    if QUICK:
+        floor = mc.fid(load_mnist("train", subset="bundled")[0][:n], test_images)
+    else:  # n random training digits against the test set, as `tinygen score` prints it
+        floor = mc.real_floor(n, root=args.root)["fid"]
     max_steps = 8 if QUICK else None
     print(f"DCGAN recipe ablation on {which}: {len(images)} digits, batch {BATCH}, "
           f"{args.epochs} epoch(s) per variant, seeds {args.seeds}, N = {n} samples scored "

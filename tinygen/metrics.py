@@ -352,6 +352,17 @@ def _grid_density(name, p, what):
     return p
 
 
+def _kde_inputs(samples, grid, bandwidth, who):
+    """samples and grid as flat arrays, once there are samples and the bandwidth is positive."""
+    s = _array(samples).ravel()
+    x = _array(grid).ravel()
+    if len(s) == 0:
+        raise ValueError(f"{who}: samples is empty")
+    if not bandwidth > 0:
+        raise ValueError(f"{who}: bandwidth must be positive, got {bandwidth!r}")
+    return s, x
+
+
 def gaussian_kde_1d(samples, grid, bandwidth, chunk=4096):
     """A Gaussian kernel density estimate of samples (M,), evaluated on grid (K,) -> (K,).
 
@@ -359,12 +370,7 @@ def gaussian_kde_1d(samples, grid, bandwidth, chunk=4096):
     Gaussian of standard deviation `bandwidth`. The samples are taken `chunk` at a time, so that
     memory stays at chunk x K numbers.
     """
-    s = _array(samples).ravel()
-    x = _array(grid).ravel()
-    if len(s) == 0:
-        raise ValueError("gaussian_kde_1d: samples is empty")
-    if not bandwidth > 0:
-        raise ValueError(f"gaussian_kde_1d: bandwidth must be positive, got {bandwidth!r}")
+    s, x = _kde_inputs(samples, grid, bandwidth, "gaussian_kde_1d")
     total = np.zeros_like(x)
     for start in range(0, len(s), chunk):
         z = (x[None, :] - s[start:start + chunk, None]) / bandwidth  # (chunk, K)
@@ -380,12 +386,7 @@ def binned_gaussian_kde_1d(samples, grid, bandwidth):
     cut at 6 bandwidths: one convolution of K numbers instead of M x K kernel evaluations.
     Samples beyond the grid's ends are left out, but still count in the 1 / M.
     """
-    s = _array(samples).ravel()
-    x = _array(grid).ravel()
-    if len(s) == 0:
-        raise ValueError("binned_gaussian_kde_1d: samples is empty")
-    if not bandwidth > 0:
-        raise ValueError(f"binned_gaussian_kde_1d: bandwidth must be positive, got {bandwidth!r}")
+    s, x = _kde_inputs(samples, grid, bandwidth, "binned_gaussian_kde_1d")
     step = (x[-1] - x[0]) / (len(x) - 1) if len(x) > 1 else 0.0
     if not step > 0 or not np.allclose(np.diff(x), step, rtol=1e-6, atol=0):
         raise ValueError("binned_gaussian_kde_1d: grid must be evenly spaced and increasing")
