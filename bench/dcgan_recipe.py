@@ -8,6 +8,7 @@ together, each trained on MNIST for the same number of steps and scored alike.
 Variants (tinygen.models.dcgan's keyword arguments, tinygen.models.gan_optimizers' rates):
     baseline      the course's DCGAN: Adam 2e-4, beta1 0.5, batch 64, non-saturating G loss
     ema           G's weights averaged with decay 0.999, and samples drawn from the average
+    emawarm       the same with the decay ramped up, min(0.999, (1 + t) / (10 + t)) at step t
     smooth        one-sided label smoothing: D's target for real images 0.9
     ttur          two learning rates: D 4e-4, G 1e-4
     sn            spectral normalisation of D's layers (D then has no batch norm)
@@ -44,6 +45,7 @@ BATCH = 64
 # name -> (dcgan keyword arguments, gan_optimizers keyword arguments)
 TECHNIQUES = {
     "ema": ({"ema_decay": 0.999}, {}),
+    "emawarm": ({"ema_decay": 0.999, "ema_warmup": True}, {}),
     "smooth": ({"real_label": 0.9}, {}),
     "ttur": ({}, {"lr_discriminator": 4e-4, "lr_generator": 1e-4}),
     "sn": ({"spectral_norm": True}, {}),
