@@ -35,13 +35,20 @@ def save(state, path):
     arrays = {}
     structure = {"format": _FORMAT, "version": _VERSION, "root": _encode(state, arrays, "")}
     arrays[_STRUCTURE] = np.array(json.dumps(structure))
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomically(path, write):
+    """Call write(f) on a new file beside `path`, flush it to disk, then rename it onto `path`:
+    an interrupted or failed write (Ctrl-C, a full disk) leaves `path` as it was and no temporary
+    file behind."""
     tmp = f"{path}.tmp-{secrets.token_hex(4)}"
     f = open(tmp, "xb")  # "x": never take over a file that is not ours
     try:
         with f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
-            os.fsync(f.fileno())  # on disk before the rename makes it the checkpoint
+            os.fsync(f.fileno())  # on disk before the rename gives it the name
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -15,7 +15,6 @@
 import argparse
 import json
 import os
-import secrets
 import shlex
 import sys
 import time
@@ -30,7 +29,7 @@ import numpy as np
 
 from . import __version__, backend, kernels, mnist_classifier, models, nn, plot
 from .autograd import no_grad
-from .checkpoint import load
+from .checkpoint import load, write_atomically
 from .data import load_mnist
 from .data.loader import DataLoader
 from .data.mnist import cache_dir, find_mnist
@@ -173,10 +172,7 @@ def _mnist_inputs(split, data, quick, pixels=unit_vectors):
 
 def _write_json(obj, path):
     """Write JSON to a temporary file beside path, then rename (an interruption loses nothing)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2).encode("utf-8")))
 
 
 @no_grad()
@@ -377,26 +373,10 @@ def _unit_samples(model, n, value_range):
 def _save_samples(samples, path):
     """np.savez(path, samples=...) to a temporary file beside path, then rename: an interrupted
     or failed write leaves no half-written file under the name."""
-    tmp = f"{path}.tmp-{secrets.token_hex(4)}"
     try:
-        with open(tmp, "xb") as f:  # "x": never take over a file that is not ours
-            np.savez(f, **{SAMPLES_KEY: samples})
-            f.flush()
-            os.fsync(f.fileno())  # on disk before the rename gives it the name
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: np.savez(f, **{SAMPLES_KEY: samples}))
     except OSError as error:  # a missing folder, a full disk
-        _remove_if_there(tmp)
         raise CommandError(f"--out {path}: cannot write it ({error.strerror or error})") from None
-    except BaseException:  # Ctrl-C
-        _remove_if_there(tmp)
-        raise
-
-
-def _remove_if_there(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def sample(args):
@@ -490,14 +470,6 @@ def _no_samples_array(path, names):
             f"with np.savez(path, {SAMPLES_KEY}=images)")
 
 
-def _gaussian_fid(feats_a, feats_b):
-    """The FID of two sets of classifier features (N, 128), as mnist_classifier.fid computes it."""
-    def gaussian(f):
-        return f.mean(axis=0), np.cov(f, rowvar=False)
-
-    return mnist_classifier.frechet_distance(*gaussian(feats_a), *gaussian(feats_b))
-
-
 def score(args):
     fake = _load_samples(args.samples)
     n = len(fake)
@@ -505,11 +477,11 @@ def score(args):
     train = _mnist_inputs("train", args.data, quick=False, pixels=np.asarray)
     mc = mnist_classifier
     test_features = mc.features(test)
-    fid = _gaussian_fid(mc.features(fake), test_features)
+    fid = mnist_classifier.fid_from_features(mc.features(fake), test_features)
     # The floor: n training digits against the same test digits, drawn as mc.real_floor draws.
     n_real = min(n, len(train))
     picked = np.sort(np.random.default_rng(0).choice(len(train), size=n_real, replace=False))
-    floor = _gaussian_fid(mc.features(train[picked]), test_features)
+    floor = mnist_classifier.fid_from_features(mc.features(train[picked]), test_features)
     mean, std = mc.mnist_score(fake)
     real_mean, real_std = mc.mnist_score(test)
     real = f"{n_real} real training digits"

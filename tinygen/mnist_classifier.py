@@ -196,7 +196,12 @@ def fid(images_a, images_b, value_range=(0, 1), value_range_b=None, classifier=N
     """
     fa = _outputs(images_a, value_range, classifier, "fid")[0]
     fb = _outputs(images_b, value_range_b or value_range, classifier, "fid")[0]
-    return frechet_distance(*_gaussian(fa), *_gaussian(fb))
+    return fid_from_features(fa, fb)
+
+
+def fid_from_features(features_a, features_b):
+    """The FID of two sets of classifier features (N, 128) (fid, once the features are known)."""
+    return frechet_distance(*_gaussian(features_a), *_gaussian(features_b))
 
 
 def mnist_score(images, splits=10, value_range=(0, 1), classifier=None):
