@@ -5,8 +5,8 @@
 #
 # Written for a machine with an NVIDIA GPU (an H200) that has numba, numba-cuda, numpy, torch (a
 # CUDA build) and pytest installed, no internet, and tinygen not installed: every step runs this
-# checkout through PYTHONPATH. Expected to take about 3 minutes (an estimate: the GPU steps have not
-# been timed on that machine yet); each step runs under `timeout` and no step starts or runs past
+# checkout through PYTHONPATH. It took 144 s on an H200 (2026-11-28, steps of 8, 18, 7, 28, 32 and
+# 51 s); each step runs under `timeout` and no step starts or runs past
 # DEADLINE seconds, so the whole script ends within 5 minutes. A failing step does not stop the
 # next one. At the end one summary line per step (ok / FAILED / TIMED OUT / SKIPPED, with its
 # seconds); the exit status is 1 when any step did not pass, 0 otherwise. Everything printed also
@@ -36,6 +36,10 @@
 #   5. python bench/dcgan_step.py --torch-device cuda --blocks 5 --batch 64: one DCGAN training
 #      step per backend, losses checked against numpy, timed against torch on the GPU;
 #   6. the same at --batch 256.
+# numba-cuda 0.30.4 cannot compile a kernel with numpy 2.5 (it looks up np.row_stack, which numpy
+# 2.5 removed): step 1 then reports the error and the cuda backend is unavailable. That machine's
+# image had numpy 2.5.2; the check passed with numpy 2.4.6 installed over it from a carried wheel
+# (pip install --target /tmp/site, PYTHONPATH=/tmp/site; see the device tool's README).
 # NUMBA_ENABLE_CUDASIM is unset for every step: steps 3-6 must run on the GPU (step 2's test sets
 # it for its own child process). PYTHON=... chooses the interpreter (default: python, else
 # python3).

@@ -123,9 +123,44 @@ def test_register_rejects_an_unknown_device():
 
 
 def test_the_registry_is_back_as_it_was():  # after the tests above, which add and remove
-    assert kernels.names() == ("cuda", "numba", "numpy")
+    assert kernels.names() == ("numba", "cuda", "numpy")
 
 
 def test_the_numpy_reference_is_registered_and_needs_nothing():
     assert kernels.load("numpy") is numpy_conv
     assert kernels.REGISTRY["numpy"].device == "cpu"
+
+
+class _BrokenCuda:
+    """Stands in for numba.cuda where a GPU is found but numba-cuda cannot compile: its jit fails
+    as numba-cuda 0.30 fails on numpy 2.5 (which removed np.row_stack)."""
+
+    @staticmethod
+    def jit(function):
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+
+class _WrongCuda:
+    """A numba.cuda whose kernels run but leave the array untouched."""
+
+    @staticmethod
+    def jit(function):
+        class Launcher:
+            def __getitem__(self, launch_config):
+                return lambda *arrays: None
+        return Launcher()
+
+
+def test_cuda_that_cannot_compile_a_kernel_is_unavailable_with_the_versions_and_the_error():
+    with pytest.raises(kernels.BackendUnavailable) as unavailable:
+        kernels._cuda_compiles_a_kernel(_BrokenCuda)
+    message = str(unavailable.value)
+    assert message.startswith("numba-cuda cannot compile a kernel here (numpy ")
+    assert f"numpy {np.__version__}" in message
+    assert "numba-cuda" in message
+    assert message.endswith("AttributeError: module 'numpy' has no attribute 'row_stack'")
+
+
+def test_cuda_whose_kernel_computes_wrong_values_is_unavailable():
+    with pytest.raises(kernels.BackendUnavailable, match="computed wrong values"):
+        kernels._cuda_compiles_a_kernel(_WrongCuda)

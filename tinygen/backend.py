@@ -7,7 +7,8 @@
         ...
 
 The default is the fastest backend that works here, as measured (the order of kernels.REGISTRY):
-cuda on a real GPU, otherwise numba (numpy, the readable reference, is the last resort).
+numba, then cuda (its kernels copy every array to the GPU and back, which made it slower than
+numba even on an H200), and numpy, the readable reference, as the last resort.
 Asking for one that cannot run falls back to the default, with one warning saying why.
 Models and layers never name a backend.
 """

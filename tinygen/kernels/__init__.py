@@ -17,6 +17,7 @@ keeps the forward's window matrix for the weight gradient) and `FusedKernels`
 (tinygen/ops/fused.py).
 """
 import importlib
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 
@@ -171,12 +172,53 @@ def _cuda_requirements():
             "no CUDA GPU or driver found (numba.cuda.is_available() is False; "
             "NUMBA_ENABLE_CUDASIM=1 runs the kernels in numba's simulator)"
         )
+    _cuda_compiles_a_kernel(cuda)
+
+
+def _cuda_compiles_a_kernel(cuda):
+    """Compile and run a one-line kernel: a GPU is not enough, numba-cuda must also work with the
+    installed numpy (numba-cuda 0.30 fails on numpy 2.5, which removed np.row_stack, at its first
+    kernel compile, long after cuda.is_available() said yes)."""
+    import numpy as np
+
+    def set_to_one(a):  # one thread; no cuda.* inside, which the simulator could not resolve here
+        a[0] = 1.0
+
+    try:
+        one = np.zeros(1, dtype=np.float32)
+        with warnings.catch_warnings():  # numba's low-occupancy and host-copy notes: noise here
+            warnings.simplefilter("ignore")
+            cuda.jit(set_to_one)[1, 1](one)
+        works = bool(one[0] == 1)
+    except Exception as error:  # any failure of the toolchain: report it, fall back to the CPU
+        raise BackendUnavailable(
+            f"numba-cuda cannot compile a kernel here ({_versions()}): "
+            f"{type(error).__name__}: {error}") from None
+    if not works:
+        raise BackendUnavailable(
+            f"a numba-cuda kernel ran but computed wrong values ({_versions()})")
+
+
+def _versions():
+    """numpy, numba and numba-cuda versions, for messages about a mismatch between them."""
+    from importlib import metadata
+
+    found = []
+    for dist in ("numpy", "numba", "numba-cuda"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{dist} not installed")
+    return ", ".join(found)
 
 
 # The registry, fastest first as measured by bench/conv.py and bench/dcgan_step.py (see
 # ARCHITECTURE.md): on a 2-core CPU the numba kernels are as fast as NumPy's or faster on every
 # DCGAN layer, and the numba DCGAN step takes about 0.55x NumPy's time. Numba's first use compiles
 # for ~10 s once; later processes load the machine code from its cache (bench/first_step.py).
-register(Backend("cuda", ".cuda_conv", "gpu", _cuda_requirements, is_simulated))
+# cuda comes after numba: on an H200 beside 16 CPU cores (bench/gpu_check.sh) its DCGAN step took
+# 0.73x NumPy's time at batch 64 and 0.57x at batch 256, numba's 0.53x and 0.39x, because every
+# call copies its arrays to the GPU and back. It runs when asked for (TINYGEN_BACKEND=cuda).
 register(Backend("numba", ".numba_conv", "cpu", _numba_requirements))
+register(Backend("cuda", ".cuda_conv", "gpu", _cuda_requirements, is_simulated))
 register(Backend("numpy", ".numpy_conv", "cpu"))

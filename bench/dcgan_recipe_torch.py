@@ -1,0 +1,286 @@
+"""The DCGAN recipe's variants in PyTorch, scored with tinygen's metric: a fast screen of the
+techniques (on a GPU, seconds per epoch) and the torch side of the issue's check that a recipe's
+gain comes from the recipe, not from tinygen.
+
+    TINYGEN_DATA=/path/to/mnist python bench/dcgan_recipe_torch.py --device cuda --jobs 6 \
+        --variants baseline ema smooth --epochs 8 --score-at 4 8 --seeds 0 1
+
+Each (variant, seed) trains in its own process (--jobs at a time, one CPU thread each) exactly
+as models.GAN.train_step does: D on m real digits (target 1, or real_label) and m fakes from fresh
+z ~ N(0, I) (target 0), one Adam step; then G through the updated D on fresh z, one Adam step.
+The architecture is tinygen.models.dcgan's (dcgan_generator / dcgan_discriminator), initialised
+as dcgan_init does; the variants are bench/dcgan_recipe.py's techniques (the same names):
+    ema / emawarm   G's weights averaged, decay 0.999 (emawarm: min(0.999, (1 + t) / (10 + t)))
+    smooth          real_label 0.9            ttur     D 4e-4, G 1e-4
+    sn              spectral norm in D, no BN dropout  Dropout(0.3) after D's LeakyReLUs
+    wide            G with twice the channels lr2x     both learning rates doubled (4e-4)
+    b32 / b128      batch 32 / 128 (the step count changes, epochs stay)
+At each --score-at epoch, N samples (--n) from the eval-mode G are scored against the MNIST test
+set: FID (tinygen.mnist_classifier.fid) and the MNIST score. Three ways of setting G's batch norm
+statistics for sampling are scored side by side, since a moving average of the weights does not
+come with matching running statistics:
+    live    the trained G with its running statistics (what tinygen samples from without EMA)
+    ema     the averaged G with the live G's running statistics copied (tinygen.ema's rule)
+    ema+bn  the averaged G with its statistics recomputed: 20 batches of 500 z in train mode,
+            cumulative averages (torch.optim.swa_utils.update_bn's rule)
+TINYGEN_QUICK=1: the bundled digits, 4 steps, N = 200, two jobs: a smoke test.
+"""
+import argparse
+import copy
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import mnist_inputs
+import numpy as np
+
+from tinygen import mnist_classifier as mc
+from tinygen.data import load_mnist
+
+QUICK = os.environ.get("TINYGEN_QUICK") == "1"
+LATENT = 100
+TECHNIQUES = ("ema", "emawarm", "smooth", "ttur", "sn", "dropout", "wide", "lr2x", "b32", "b128")
+
+
+def options(variant):
+    """The settings of a variant such as "emawarm+smooth"."""
+    chosen = dict(ema=None, warmup=False, real_label=1.0, lr_d=2e-4, lr_g=2e-4, sn=False,
+                  dropout=0.0, width=1.0, batch=64)
+    for name in ([] if variant == "baseline" else variant.split("+")):
+        if name not in TECHNIQUES:
+            raise SystemExit(f"dcgan_recipe_torch: unknown technique {name!r}; "
+                             f"choose from {', '.join(TECHNIQUES)}")
+        if name in ("ema", "emawarm"):
+            chosen.update(ema=0.999, warmup=name == "emawarm")
+        elif name == "smooth":
+            chosen["real_label"] = 0.9
+        elif name == "ttur":
+            chosen.update(lr_d=4e-4, lr_g=1e-4)
+        elif name == "lr2x":
+            chosen.update(lr_d=2 * chosen["lr_d"], lr_g=2 * chosen["lr_g"])
+        elif name == "sn":
+            chosen["sn"] = True
+        elif name == "dropout":
+            chosen["dropout"] = 0.3
+        elif name == "wide":
+            chosen["width"] = 2.0
+        else:
+            chosen["batch"] = int(name[1:])
+    return chosen
+
+
+def build(torch, opts):
+    nn = torch.nn
+    wide, narrow = round(128 * opts["width"]), round(64 * opts["width"])
+    G = nn.Sequential(
+        nn.Linear(LATENT, wide * 49), nn.BatchNorm1d(wide * 49), nn.ReLU(),
+        nn.Unflatten(1, (wide, 7, 7)),
+        nn.ConvTranspose2d(wide, narrow, 4, 2, 1), nn.BatchNorm2d(narrow), nn.ReLU(),
+        nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh())
+
+    def weighted(layer):
+        return nn.utils.spectral_norm(layer) if opts["sn"] else layer
+
+    def activation():
+        return [nn.LeakyReLU(0.2)] + ([nn.Dropout(opts["dropout"])] if opts["dropout"] else [])
+
+    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), *activation(),
+              weighted(nn.Conv2d(64, 128, 4, 2, 1))]
+    if not opts["sn"]:
+        layers.append(nn.BatchNorm2d(128))
+    layers += [*activation(), nn.Flatten(), weighted(nn.Linear(128 * 49, 1))]
+    D = nn.Sequential(*layers)
+    for module in [*G.modules(), *D.modules()]:  # tinygen.models.dcgan_init
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(getattr(module, "weight_orig", module.weight), 0.0, 0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(module.weight, 1.0, 0.02)
+            nn.init.zeros_(module.bias)
+    return G, D
+
+
+def recompute_bn(torch, G, device, seed):
+    """G's batch norm statistics recomputed as cumulative averages over 20 batches of 500 z."""
+    momenta = {}
+    for module in G.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            momenta[module] = module.momentum
+            module.momentum = None
+    generator = torch.Generator(device=device).manual_seed(seed)
+    G.train()
+    with torch.no_grad():
+        for _ in range(20):
+            G(torch.randn(500, LATENT, device=device, generator=generator))
+    for module, momentum in momenta.items():
+        module.momentum = momentum
+    G.eval()
+
+
+def torch_classifier(torch, device):
+    """tinygen's shipped MNIST classifier (mnist_classifier.load_classifier) rebuilt in torch.nn
+    with the same weights, so that scoring runs where G runs: -> a function from images in
+    [-1, 1] (N, 1, 28, 28) to (features (N, 128), class probabilities (N, 10)) as float64."""
+    nn = torch.nn
+    body = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(),
+        nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+        nn.Conv2d(64, 32, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(512, 128), nn.ReLU())
+    model = nn.ModuleDict({"body": body, "head": nn.Linear(128, 10)})
+    state = {key: torch.from_numpy(np.array(value.data))
+             for key, value in mc.load_classifier().state_dict().items()}
+    model.load_state_dict(state)  # strict: the same layers in the same places
+    model.to(device).eval()
+
+    def outputs(images):
+        with torch.no_grad():
+            x = ((images + 1) / 2).reshape(len(images), 784)
+            x = (x - mc.PIXEL_MEAN) / mc.PIXEL_STD  # as MNISTClassifier.features
+            features = model["body"](x)
+            probs = torch.softmax(model["head"](features).double(), dim=1)
+        return features.double().cpu().numpy(), probs.cpu().numpy()
+    return outputs
+
+
+def mnist_score(probs, splits=10):
+    """tinygen.mnist_classifier.mnist_score's mean, from the class probabilities."""
+    size = len(probs) // splits
+    scores = []
+    for i in range(splits):
+        p = probs[i * size:(i + 1) * size]
+        kl = np.sum(p * (np.log(np.maximum(p, 1e-300))
+                         - np.log(np.maximum(p.mean(axis=0), 1e-300))), axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores))
+
+
+def samples(torch, G, n, device, seed):
+    G.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        chunks = [G(torch.randn(min(1000, n - s), LATENT, device=device, generator=generator))
+                  for s in range(0, n, 1000)]
+    return torch.cat(chunks)
+
+
+def run(job):
+    """Train one (variant, seed); returns its scores at each scoring epoch."""
+    variant, seed, epochs, score_at, n, device, root, max_steps = job
+    import torch
+    torch.set_num_threads(1)
+    opts = options(variant)
+    torch.manual_seed(seed)
+    unit = mnist_inputs.load("train", root, 512 if QUICK else None)[0]
+    data = torch.from_numpy(unit * 2 - 1).reshape(-1, 1, 28, 28).to(device)
+    test = load_mnist("test", subset="bundled")[0][:1000] if QUICK else \
+        load_mnist("test", root=root)[0]
+    classify = torch_classifier(torch, device)
+    test_features = classify(torch.from_numpy(test.astype(np.float32) / 127.5 - 1).to(device))[0]
+    G, D = build(torch, opts)
+    G.to(device)
+    D.to(device)
+    ema = None
+    if opts["ema"]:
+        ema = copy.deepcopy(G)
+        ema.requires_grad_(False)
+    betas = (0.5, 0.999)
+    opt_g = torch.optim.Adam(G.parameters(), lr=opts["lr_g"], betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=opts["lr_d"], betas=betas)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    batch, updates, seconds, rows = opts["batch"], 0, 0.0, []
+    order = torch.Generator(device="cpu").manual_seed(seed)
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        G.train()
+        D.train()
+        permutation = torch.randperm(len(data), generator=order).to(device)
+        steps = len(data) // batch if max_steps is None else max_steps
+        for step in range(steps):
+            real = data[permutation[step * batch:(step + 1) * batch]]
+            m = len(real)
+            with torch.no_grad():
+                fake = G(torch.randn(m, LATENT, device=device))
+            real_logits, fake_logits = D(real), D(fake)
+            loss_d = bce(real_logits, torch.full_like(real_logits, opts["real_label"])) \
+                + bce(fake_logits, torch.zeros_like(fake_logits))
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            D.requires_grad_(False)
+            logits = D(G(torch.randn(m, LATENT, device=device)))
+            loss_g = bce(logits, torch.ones_like(logits))
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+            D.requires_grad_(True)
+            if ema is not None:  # tinygen.ema.ExponentialMovingAverage.update
+                decay = 0.0 if updates == 0 else opts["ema"]
+                if opts["warmup"]:
+                    decay = min(decay, (1 + updates) / (10 + updates))
+                with torch.no_grad():
+                    for a, w in zip(ema.parameters(), G.parameters()):
+                        a.mul_(decay).add_(w, alpha=1 - decay)
+                    for a, w in zip(ema.buffers(), G.buffers()):
+                        a.copy_(w)
+            updates += 1
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - started
+        if epoch not in score_at:
+            continue
+        models = {"live": G}
+        if ema is not None:
+            models["ema"] = ema
+            rebuilt = copy.deepcopy(ema)
+            recompute_bn(torch, rebuilt, device, seed + 7)
+            models["ema+bn"] = rebuilt
+        for kind, model in models.items():
+            images = samples(torch, model, n, device, seed + 1000)
+            features, probs = classify(images)
+            fid = mc.fid_from_features(features, test_features)
+            score = mnist_score(probs)
+            rows.append((variant, seed, epoch, updates, kind, fid, score, seconds))
+        G.train()
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=["baseline", "emawarm"])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--score-at", type=int, nargs="+", default=None,
+                        help="epochs after which to score (default: the last)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--root", default=None)
+    args = parser.parse_args()
+    for variant in args.variants:
+        options(variant)
+    epochs = 1 if QUICK else args.epochs
+    score_at = set(args.score_at or [epochs]) & set(range(1, epochs + 1)) or {epochs}
+    n = 200 if QUICK else args.n
+    jobs = [(v, s, epochs, score_at, n, args.device, args.root, 4 if QUICK else None)
+            for s in args.seeds for v in args.variants]
+    print(f"torch DCGAN recipe screen: {len(jobs)} runs, {epochs} epochs, scored at "
+          f"{sorted(score_at)} with N = {n}, device {args.device}, {args.jobs} at a time",
+          flush=True)
+    import multiprocessing
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    with ProcessPoolExecutor(max_workers=2 if QUICK else args.jobs, mp_context=context) as pool:
+        for done in as_completed([pool.submit(run, job) for job in jobs]):
+            result = done.result()
+            rows += result
+            for row in result:
+                print("  {:28s} seed {} epoch {:2d} ({:5d} steps) {:7s} FID {:7.1f} "
+                      "MNIST score {:5.2f}  {:6.1f} s".format(*row), flush=True)
+    print(f"\n{'variant':28s} {'seed':>4s} {'epoch':>5s} {'G':7s} {'FID':>7s} {'score':>6s}")
+    for variant, seed, epoch, _, kind, fid, score, _ in sorted(rows, key=lambda r: r[5]):
+        print(f"{variant:28s} {seed:4d} {epoch:5d} {kind:7s} {fid:7.1f} {score:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
