@@ -4,6 +4,8 @@ together, each trained on MNIST for the same number of steps and scored alike.
     TINYGEN_DATA=/path/to/mnist python bench/dcgan_recipe.py                  # 1 epoch each
     TINYGEN_DATA=/path/to/mnist python bench/dcgan_recipe.py --epochs 3 --seeds 0 1
     python bench/dcgan_recipe.py --variants baseline ema                      # a few of them
+    python bench/dcgan_recipe.py --model mlp --epochs 10     # the MLP GAN of lesson 11 instead
+    python bench/dcgan_recipe.py --steps 100 --n 1000        # seconds per step of each technique
 
 Variants (tinygen.models.dcgan's keyword arguments, tinygen.models.gan_optimizers' rates):
     baseline      the course's DCGAN: Adam 2e-4, beta1 0.5, batch 64, non-saturating G loss
@@ -14,6 +16,7 @@ Variants (tinygen.models.dcgan's keyword arguments, tinygen.models.gan_optimizer
     sn            spectral normalisation of D's layers (D then has no batch norm)
     dropout       dropout 0.3 after each of D's LeakyReLUs
     wide          G with twice the channels
+    lr2x, lr4x    both learning rates 4e-4, or 8e-4 (instead of DCGAN's 2e-4)
     ema+smooth    (and the other combinations named with +): those techniques together
 
 Each variant starts from the same seed (the same data order; its own initial weights where the
@@ -51,6 +54,8 @@ TECHNIQUES = {
     "sn": ({"spectral_norm": True}, {}),
     "dropout": ({"discriminator_dropout": 0.3}, {}),
     "wide": ({"generator_width": 2.0}, {}),
+    "lr2x": ({}, {"lr": 4e-4}),
+    "lr4x": ({}, {"lr": 8e-4}),
 }
 DEFAULT_VARIANTS = ["baseline", "ema", "smooth", "ttur", "sn", "dropout", "ema+smooth+ttur"]
 QUICK_VARIANTS = ["baseline", "sn", "ema+smooth+ttur+dropout"]
@@ -70,11 +75,21 @@ def settings(variant):
     return model_kwargs, optimizer_kwargs
 
 
-def train_variant(variant, images, epochs, seed, max_steps=None):
+def build(model, model_kwargs):
+    """models.dcgan or models.mlp_gan (the MLP GAN of lesson 11) with the variant's techniques."""
+    if model == "dcgan":
+        return models.dcgan(100, **model_kwargs)
+    if "generator_width" in model_kwargs:
+        raise SystemExit("dcgan_recipe: 'wide' widens the DCGAN's generator; the MLP GAN has no "
+                         "width option")
+    return models.mlp_gan(100, **model_kwargs)
+
+
+def train_variant(variant, images, epochs, seed, max_steps=None, model="dcgan"):
     """Train one variant from seed; returns (model, training seconds, steps)."""
     model_kwargs, optimizer_kwargs = settings(variant)
     tg.manual_seed(seed)
-    gan = models.dcgan(100, **model_kwargs)
+    gan = build(model, model_kwargs)
     optimizers = models.gan_optimizers(gan, **optimizer_kwargs)
     loader = DataLoader(images, BATCH, shuffle=True, seed=seed)
     batches = loader if max_steps is None else list(loader)[:max_steps]
@@ -101,12 +116,18 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--n", type=int, default=10000, help="samples scored per variant")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train only this many steps of each epoch (to time the techniques)")
     parser.add_argument("--root", default=None, help="MNIST folder (default: TINYGEN_DATA)")
+    parser.add_argument("--model", choices=("dcgan", "mlp"), default="dcgan",
+                        help="the DCGAN (lesson 13) or the MLP GAN (lesson 11, flat digits)")
     args = parser.parse_args()
     for variant in args.variants:
-        settings(variant)  # unknown names fail before any training
+        build(args.model, settings(variant)[0])  # unknown or inapplicable names fail first
     unit, _, which = mnist_inputs.load("train", args.root, 512 if QUICK else None)
-    images = (unit * 2 - 1).reshape(-1, 1, 28, 28)  # [0, 1] -> [-1, 1], as G's tanh
+    images = unit * 2 - 1  # [0, 1] -> [-1, 1], as G's tanh
+    if args.model == "dcgan":
+        images = images.reshape(-1, 1, 28, 28)
     n = 300 if QUICK else args.n
     if QUICK:
         test_images = load_mnist("test", subset="bundled")[0][:1000]
@@ -116,15 +137,16 @@ def main():
         floor = mc.fid(load_mnist("train", subset="bundled")[0][:n], test_images)
     else:  # n random training digits against the test set, as `tinygen score` prints it
         floor = mc.real_floor(n, root=args.root)["fid"]
-    max_steps = 8 if QUICK else None
-    print(f"DCGAN recipe ablation on {which}: {len(images)} digits, batch {BATCH}, "
+    max_steps = 8 if QUICK else args.steps
+    print(f"{args.model} recipe ablation on {which}: {len(images)} digits, batch {BATCH}, "
           f"{args.epochs} epoch(s) per variant, seeds {args.seeds}, N = {n} samples scored "
           f"against {len(test_images)} test digits; backend {tg.backend.current()}")
     print(f"real-vs-real floor at N = {n}: FID {floor:.1f}")
     rows = []
     for seed in args.seeds:
         for variant in args.variants:
-            gan, seconds, steps = train_variant(variant, images, args.epochs, seed, max_steps)
+            gan, seconds, steps = train_variant(variant, images, args.epochs, seed, max_steps,
+                                                args.model)
             fid, mnist_score = score(gan, n, test_images, seed)
             rows.append((variant, seed, steps, seconds, fid, mnist_score))
             print(f"  {variant:22s} seed {seed}: {steps} steps in {seconds:6.1f} s, "

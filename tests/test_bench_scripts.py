@@ -36,3 +36,16 @@ def test_bench_script_runs_in_quick_mode(script):
     )
     assert result.returncode == 0, result.stderr
     assert "ratio" in result.stdout
+
+
+def test_torch_recipe_screen_runs_in_quick_mode_with_its_classifier_check():
+    pytest.importorskip("torch")
+    env = dict(os.environ, TINYGEN_QUICK="1")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "dcgan_recipe_torch.py"), "--variants", "baseline",
+         "emawarm+smooth+sn+dropout+wide+lr2x+b32"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "check: the torch copy of tinygen's classifier gives its features" in result.stdout
+    for kind in ("live", "ema", "ema+bn"):
+        assert f" {kind} " in result.stdout

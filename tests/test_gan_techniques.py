@@ -23,6 +23,8 @@ from tinygen.models import (
     dcgan_generator,
     gan_optimizers,
     mlp_discriminator,
+    mlp_gan,
+    mlp_generator,
 )
 from tinygen.nn.spectral_norm import spectral_normalize, weight_matrix
 from tinygen.train import fit
@@ -377,6 +379,41 @@ def test_dropout_in_d_adds_dropout_after_each_leaky_relu():
     assert d(x).shape == (3, 1)
     d.eval()
     np.testing.assert_array_equal(d(x).numpy(), d(x).numpy())  # the identity in eval mode
+
+
+def test_the_mlp_discriminator_takes_dropout_and_spectral_norm_and_stays_plain_by_default():
+    tg.manual_seed(0)
+    kinds = [type(m).__name__ for m in mlp_discriminator(6, (5, 4))]
+    assert kinds == ["Linear", "LeakyReLU", "Linear", "LeakyReLU", "Linear"]
+    d = mlp_discriminator(6, (5, 4), dropout=0.25, spectral_norm=True)
+    kinds = [type(m).__name__ for m in d]
+    assert kinds == ["Linear", "LeakyReLU", "Dropout", "Linear", "LeakyReLU", "Dropout", "Linear"]
+    assert [m.p for m in d if isinstance(m, nn.Dropout)] == [0.25, 0.25]
+    for linear in (d[0], d[3], d[6]):
+        assert "weight_orig" in dict(linear.named_parameters())  # learned; weight = W / sigma
+    d.eval()
+    x = tg.randn(3, 6)
+    assert d(x).shape == (3, 1)
+    for linear in (d[0], d[3], d[6]):  # every layer's spectral norm is 1 after normalisation
+        assert np.linalg.svd(linear.weight.numpy(), compute_uv=False)[0] == pytest.approx(1, 1e-3)
+
+
+def test_mlp_gan_is_the_course_mlp_gan_and_passes_on_the_techniques():
+    tg.manual_seed(0)
+    recipe = GAN(mlp_generator(100, (256, 512), 784), mlp_discriminator(784, (512, 256)), 100)
+    tg.manual_seed(0)
+    plain = mlp_gan(100)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == \
+        {k: v.shape for k, v in recipe.state_dict().items()}
+    for key, value in recipe.state_dict().items():  # the same draws in the same order
+        np.testing.assert_array_equal(plain.state_dict()[key], value)
+    gan = mlp_gan(16, real_label=0.9, ema_decay=0.99, ema_warmup=True, spectral_norm=True,
+                  discriminator_dropout=0.3)
+    assert gan.real_label == 0.9 and gan.generator_ema.decay == 0.99 and gan.generator_ema.warmup
+    assert any(isinstance(m, nn.Dropout) for m in gan.discriminator.modules())
+    optimizers = gan_optimizers(gan)
+    metrics = gan.train_step(tg.randn(8, 784), optimizers)
+    assert np.isfinite(float(metrics["loss_d"].item())) and gan.sample(2).shape == (2, 784)
 
 
 @pytest.mark.parametrize("width, wide, narrow", [(1.0, 128, 64), (2.0, 256, 128), (0.5, 64, 32)])

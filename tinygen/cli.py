@@ -115,8 +115,7 @@ RECIPES = {
                   description="VAE 784-400-20 (pytorch/examples), Bernoulli decoder, "
                               "-ELBO in nats", likelihood="bernoulli"),
     "gan": Recipe(
-        lambda: models.GAN(models.mlp_generator(100, (256, 512), 784),
-                           models.mlp_discriminator(784, (512, 256)), 100),
+        lambda: models.mlp_gan(100),
         epochs=30, lr=2e-4, batch_size=64, pixels=symmetric_vectors, adversarial=True,
         description="MLP GAN 100-256-512-784 / 784-512-256-1, k = 1, non-saturating"),
     "dcgan": Recipe(

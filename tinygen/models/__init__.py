@@ -20,6 +20,7 @@ from .gan import (  # noqa: F401
     dcgan_init,
     gan_optimizers,
     mlp_discriminator,
+    mlp_gan,
     mlp_generator,
 )
 from .vae import (  # noqa: F401

@@ -22,7 +22,8 @@ Well-known techniques that steady the game, each off by default (issue 17):
 - spectral normalisation of D's layers (Miyato et al. 2018), W / sigma(W):
   dcgan_discriminator(spectral_norm=True), which also leaves out D's batch norm;
 - dropout in D and a wider G: dcgan_discriminator(dropout=0.3), dcgan_generator(width=2.0).
-dcgan(...) takes them all as keyword arguments.
+dcgan(...) takes them all as keyword arguments; mlp_gan(...) those that apply to an MLP (all but
+the wider G; mlp_discriminator takes dropout and spectral_norm).
 """
 import math
 import os
@@ -248,9 +249,36 @@ def mlp_generator(latent_dim, hidden, out_dim, out_activation="tanh"):
     return net
 
 
-def mlp_discriminator(in_dim, hidden, negative_slope=0.2):
-    """x -> hidden layers (LeakyReLU) -> one logit."""
-    return mlp([in_dim, *hidden, 1], activation=lambda: nn.LeakyReLU(negative_slope))
+def mlp_discriminator(in_dim, hidden, negative_slope=0.2, dropout=0.0, spectral_norm=False):
+    """x -> hidden layers (LeakyReLU) -> one logit.
+
+    dropout > 0: a Dropout(dropout) after each LeakyReLU. spectral_norm: every Linear layer
+    spectrally normalised (nn.spectral_norm), as in dcgan_discriminator.
+    """
+    if dropout == 0 and not spectral_norm:
+        return mlp([in_dim, *hidden, 1], activation=lambda: nn.LeakyReLU(negative_slope))
+    sizes = [in_dim, *hidden, 1]
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        linear = nn.Linear(n_in, n_out)
+        layers.append(nn.spectral_norm(linear) if spectral_norm else linear)
+        if i < len(sizes) - 2:
+            layers.append(nn.LeakyReLU(negative_slope))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def mlp_gan(latent_dim=100, *, real_label=1.0, ema_decay=None, ema_warmup=False,
+            spectral_norm=False, discriminator_dropout=0.0):
+    """The course's MLP GAN (lesson 11, `tinygen train gan`): G latent-256-512-784 (ReLU, Tanh),
+    D 784-512-256-1 (LeakyReLU 0.2), z ~ N(0, I), k = 1, non-saturating G loss, PyTorch's
+    default initialisation. The keyword arguments are dcgan's techniques that apply to it."""
+    generator = mlp_generator(latent_dim, (256, 512), 784)
+    discriminator = mlp_discriminator(784, (512, 256), dropout=discriminator_dropout,
+                                      spectral_norm=spectral_norm)
+    return GAN(generator, discriminator, latent_dim, real_label=real_label, ema_decay=ema_decay,
+               ema_warmup=ema_warmup)
 
 
 def dcgan_generator(latent_dim=100, width=1.0):
