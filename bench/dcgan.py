@@ -7,7 +7,9 @@ The recipe (the course's DCGAN; tinygen.models.dcgan, architecture as in bench/d
        LeakyReLU(0.2) -> Linear(128*7*7, 1), a logit
     weights N(0, 0.02) (BatchNorm scales N(1, 0.02)), biases 0; Adam lr 2e-4, betas (0.5, 0.999);
     batch 64 (the last partial batch of an epoch is dropped), k = 1, non-saturating generator loss
-    from logits; images scaled to [-1, 1]; 5 epochs of the 60,000 training digits.
+    from logits; images scaled to [-1, 1]; 5 epochs of the 60,000 training digits. (The paper's
+    learning rate: `tinygen train dcgan` uses 8e-4 since issue 17, and bench/dcgan_recipe.py and
+    bench/dcgan_recipe_torch.py compare recipes; this bench compares the engines on one.)
 Every iteration is models.GAN.train_step: D on m real digits (label 1) and on m fakes from fresh z
 (label 0, no graph into G), one Adam step on D; then fresh z, G through the updated D with D frozen,
 one Adam step on G. The torch run does the same in torch.nn from the same initial weights (copied
