@@ -23,8 +23,9 @@
 #      that it starts with NUMBA_ENABLE_CUDASIM=1 (the simulator has to be on before numba is
 #      imported), so that test passes on the CPU whether or not a GPU is here; its other test
 #      (the fallback when there is no GPU) is skipped where numba.cuda.is_available().
-#      test_backends.py checks the CPU backends, and on a GPU that cuda becomes the default backend
-#      and that TINYGEN_BACKEND=cuda is honoured. Neither file runs the kernels on the GPU.
+#      test_backends.py checks the CPU backends, and on a GPU that TINYGEN_BACKEND=cuda is
+#      honoured (numba stays the default: measured faster than cuda on the whole DCGAN step).
+#      Neither file runs the kernels on the GPU.
 #   3. the cuda kernels on the real GPU: step 3 imports tests/test_cuda_conv.py's case grid and
 #      helpers (importing runs no test) and runs them here, without the simulator: the three
 #      kernels against numpy_conv on every case of GRID (strides 1-3, paddings 0-2, non-square,
