@@ -155,22 +155,10 @@ def check_classifier(root):
     expected = mc.features(test)
     gap = float(np.abs(features - expected).max())
     assert gap <= 1e-4 * float(np.abs(expected).max()), f"torch classifier features differ: {gap}"
-    score, expected_score = mnist_score(probs), mc.mnist_score(test)[0]
+    score, expected_score = mc.mnist_score_from_probs(probs)[0], mc.mnist_score(test)[0]
     assert abs(score - expected_score) < 1e-4, (score, expected_score)
     print(f"check: the torch copy of tinygen's classifier gives its features (max |diff| "
           f"{gap:.1e}) and MNIST score ({score:.4f}) on 500 test digits")
-
-
-def mnist_score(probs, splits=10):
-    """tinygen.mnist_classifier.mnist_score's mean, from the class probabilities."""
-    size = len(probs) // splits
-    scores = []
-    for i in range(splits):
-        p = probs[i * size:(i + 1) * size]
-        kl = np.sum(p * (np.log(np.maximum(p, 1e-300))
-                         - np.log(np.maximum(p.mean(axis=0), 1e-300))), axis=1)
-        scores.append(np.exp(kl.mean()))
-    return float(np.mean(scores))
 
 
 def samples(torch, G, n, device, seed):
@@ -257,7 +245,7 @@ def run(job):
             images = samples(torch, model, n, device, seed + 1000)
             features, probs = classify(images)
             fid = mc.fid_from_features(features, test_features)
-            score = mnist_score(probs)
+            score = mc.mnist_score_from_probs(probs)[0]
             rows.append((variant, seed, epoch, updates, kind, fid, score, seconds))
         G.train()
     return rows

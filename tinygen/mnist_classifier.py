@@ -213,6 +213,11 @@ def mnist_score(images, splits=10, value_range=(0, 1), classifier=None):
     predictions spread evenly over the ten digits.
     """
     probs = _outputs(images, value_range, classifier, "mnist_score")[1]
+    return mnist_score_from_probs(probs, splits)
+
+
+def mnist_score_from_probs(probs, splits=10):
+    """mnist_score once the class probabilities p(y|x) (N, 10) are known -> (mean, std)."""
     if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) \
             or not 1 <= splits <= len(probs):
         raise ValueError(f"mnist_score: splits must be an integer in [1, {len(probs)}] "

@@ -255,8 +255,6 @@ def mlp_discriminator(in_dim, hidden, negative_slope=0.2, dropout=0.0, spectral_
     dropout > 0: a Dropout(dropout) after each LeakyReLU. spectral_norm: every Linear layer
     spectrally normalised (nn.spectral_norm), as in dcgan_discriminator.
     """
-    if dropout == 0 and not spectral_norm:
-        return mlp([in_dim, *hidden, 1], activation=lambda: nn.LeakyReLU(negative_slope))
     sizes = [in_dim, *hidden, 1]
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
