@@ -16,7 +16,15 @@ as dcgan_init does; the variants are bench/dcgan_recipe.py's techniques (the sam
     wide            G with twice the channels lr2x     both learning rates doubled (4e-4)
     lr4x            both learning rates 8e-4 (lr2x+lr2x)
     b32 / b128      batch 32 / 128 (the step count changes, epochs stay)
-At each --score-at epoch, N samples (--n) from the eval-mode G are scored against the MNIST test
+    infolr          InfoGAN's rates: G 1e-3, D 2e-4
+    deep / infogan  the architecture (models.dcgan's architecture=...; default classic): a third,
+                    stride-1 conv on each side and 256 channels, or a fully connected hidden
+                    layer of 1,024 on each side (InfoGAN's MNIST network)
+A run lasts --epochs, or, with --minutes, the steps tinygen takes in that time: --minutes 5 10 15
+--ms-per-step 685 trains 1,313 steps (15 minutes at tinygen's 685 ms per step, measured by
+bench/dcgan_recipe.py --steps) and scores after 437, 875 and 1,313, a time-quality curve in
+tinygen's minutes.
+At each --score-at epoch (or --minutes mark), N samples (--n) from the eval-mode G are scored against the MNIST test
 set: FID (tinygen.mnist_classifier.fid) and the MNIST score. Three ways of setting G's batch norm
 statistics for sampling are scored side by side, since a moving average of the weights does not
 come with matching running statistics:
@@ -41,13 +49,13 @@ from tinygen.data import load_mnist
 QUICK = os.environ.get("TINYGEN_QUICK") == "1"
 LATENT = 100
 TECHNIQUES = ("ema", "emawarm", "smooth", "ttur", "sn", "dropout", "wide", "lr2x", "lr4x", "b32",
-              "b128")
+              "b128", "infolr", "deep", "infogan")
 
 
 def options(variant):
     """The settings of a variant such as "emawarm+smooth"."""
     chosen = dict(ema=None, warmup=False, real_label=1.0, lr_d=2e-4, lr_g=2e-4, sn=False,
-                  dropout=0.0, width=1.0, batch=64)
+                  dropout=0.0, width=1.0, batch=64, architecture="classic")
     for name in ([] if variant == "baseline" else variant.split("+")):
         if name not in TECHNIQUES:
             raise SystemExit(f"dcgan_recipe_torch: unknown technique {name!r}; "
@@ -58,6 +66,10 @@ def options(variant):
             chosen["real_label"] = 0.9
         elif name == "ttur":
             chosen.update(lr_d=4e-4, lr_g=1e-4)
+        elif name == "infolr":
+            chosen.update(lr_d=2e-4, lr_g=1e-3)
+        elif name in ("deep", "infogan"):
+            chosen["architecture"] = name
         elif name in ("lr2x", "lr4x"):  # stacked, lr2x+lr2x is lr4x
             factor = 2 if name == "lr2x" else 4
             chosen.update(lr_d=factor * chosen["lr_d"], lr_g=factor * chosen["lr_g"])
@@ -73,26 +85,47 @@ def options(variant):
 
 
 def build(torch, opts):
+    """G and D as tinygen.models.dcgan_generator / dcgan_discriminator build them."""
     nn = torch.nn
-    wide, narrow = round(128 * opts["width"]), round(64 * opts["width"])
-    G = nn.Sequential(
-        nn.Linear(LATENT, wide * 49), nn.BatchNorm1d(wide * 49), nn.ReLU(),
-        nn.Unflatten(1, (wide, 7, 7)),
-        nn.ConvTranspose2d(wide, narrow, 4, 2, 1), nn.BatchNorm2d(narrow), nn.ReLU(),
-        nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh())
+    architecture = opts["architecture"]
+    top = round((256 if architecture == "deep" else 128) * opts["width"])
+    narrow = round(64 * opts["width"])
+    if architecture == "infogan":
+        hidden = round(1024 * opts["width"])
+        g_layers = [nn.Linear(LATENT, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                    nn.Linear(hidden, top * 49)]
+    else:
+        g_layers = [nn.Linear(LATENT, top * 49)]
+    g_layers += [nn.BatchNorm1d(top * 49), nn.ReLU(), nn.Unflatten(1, (top, 7, 7))]
+    if architecture == "deep":
+        g_layers += [nn.ConvTranspose2d(top, top // 2, 3, 1, 1), nn.BatchNorm2d(top // 2),
+                     nn.ReLU()]
+        top //= 2
+    G = nn.Sequential(*g_layers, nn.ConvTranspose2d(top, narrow, 4, 2, 1), nn.BatchNorm2d(narrow),
+                      nn.ReLU(), nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh())
 
     def weighted(layer):
         return nn.utils.spectral_norm(layer) if opts["sn"] else layer
 
-    def activation():
-        return [nn.LeakyReLU(0.2)] + ([nn.Dropout(opts["dropout"])] if opts["dropout"] else [])
+    def dropout():
+        return [nn.Dropout(opts["dropout"])] if opts["dropout"] else []
 
-    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), *activation(),
-              weighted(nn.Conv2d(64, 128, 4, 2, 1))]
-    if not opts["sn"]:
-        layers.append(nn.BatchNorm2d(128))
-    layers += [*activation(), nn.Flatten(), weighted(nn.Linear(128 * 49, 1))]
-    D = nn.Sequential(*layers)
+    def normalised_activation(features, batch_norm):
+        norm = [] if opts["sn"] else [batch_norm(features)]
+        return norm + [nn.LeakyReLU(0.2)] + dropout()
+
+    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), nn.LeakyReLU(0.2), *dropout(),
+              weighted(nn.Conv2d(64, 128, 4, 2, 1)), *normalised_activation(128, nn.BatchNorm2d)]
+    features = 128 * 49
+    if architecture == "deep":
+        layers += [weighted(nn.Conv2d(128, 256, 3, 1, 1)),
+                   *normalised_activation(256, nn.BatchNorm2d)]
+        features = 256 * 49
+    layers.append(nn.Flatten())
+    if architecture == "infogan":
+        layers += [weighted(nn.Linear(features, 1024)), *normalised_activation(1024, nn.BatchNorm1d)]
+        features = 1024
+    D = nn.Sequential(*layers, weighted(nn.Linear(features, 1)))
     for module in [*G.modules(), *D.modules()]:  # tinygen.models.dcgan_init
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(getattr(module, "weight_orig", module.weight), 0.0, 0.02)
@@ -170,9 +203,23 @@ def samples(torch, G, n, device, seed):
     return torch.cat(chunks)
 
 
+def score_points(epochs, score_at, minutes, ms_per_step, steps_per_epoch):
+    """{step: label}: when to score, after epochs or after tinygen-minutes of steps."""
+    if minutes:
+        return {max(1, round(m * 60000 / ms_per_step)): f"{m:g} min" for m in minutes}
+    return {e * steps_per_epoch: f"epoch {e}" for e in score_at}
+
+
+def rarest_share(probs):
+    """The rarest digit's share of the samples (by the classifier's most likely class), over the
+    1/10 a flat histogram gives: 1.0 is flat, 0 means a digit is missing."""
+    counts = np.bincount(np.argmax(probs, axis=1), minlength=10)
+    return counts.min() / (len(probs) / 10)
+
+
 def run(job):
-    """Train one (variant, seed); returns its scores at each scoring epoch."""
-    variant, seed, epochs, score_at, n, device, root, max_steps = job
+    """Train one (variant, seed); returns its scores at each scoring point."""
+    variant, seed, epochs, score_at, n, device, root, max_steps, minutes, ms_per_step = job
     import torch
     torch.set_num_threads(1)
     opts = options(variant)
@@ -195,14 +242,15 @@ def run(job):
     opt_d = torch.optim.Adam(D.parameters(), lr=opts["lr_d"], betas=betas)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     batch, updates, seconds, rows = opts["batch"], 0, 0.0, []
+    steps_per_epoch = len(data) // batch if max_steps is None else max_steps
+    points = score_points(epochs, score_at, minutes, ms_per_step, steps_per_epoch)
     order = torch.Generator(device="cpu").manual_seed(seed)
-    for epoch in range(1, epochs + 1):
+    while updates < max(points):
         started = time.perf_counter()
         G.train()
         D.train()
         permutation = torch.randperm(len(data), generator=order).to(device)
-        steps = len(data) // batch if max_steps is None else max_steps
-        for step in range(steps):
+        for step in range(steps_per_epoch):
             real = data[permutation[step * batch:(step + 1) * batch]]
             m = len(real)
             with torch.no_grad():
@@ -230,10 +278,12 @@ def run(job):
                     for a, w in zip(ema.buffers(), G.buffers()):
                         a.copy_(w)
             updates += 1
+            if updates in points or updates == max(points):
+                break
         if device == "cuda":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - started
-        if epoch not in score_at:
+        if updates not in points:
             continue
         models = {"live": G}
         if ema is not None:
@@ -246,8 +296,8 @@ def run(job):
             features, probs = classify(images)
             fid = mc.fid_from_features(features, test_features)
             score = mc.mnist_score_from_probs(probs)[0]
-            rows.append((variant, seed, epoch, updates, kind, fid, score, seconds))
-        G.train()
+            rows.append((variant, seed, points[updates], updates, kind, fid, score,
+                         rarest_share(probs), seconds))
     return rows
 
 
@@ -257,6 +307,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--score-at", type=int, nargs="+", default=None,
                         help="epochs after which to score (default: the last)")
+    parser.add_argument("--minutes", type=float, nargs="+", default=None,
+                        help="instead of epochs: train and score at these tinygen-minutes")
+    parser.add_argument("--ms-per-step", type=float, default=None,
+                        help="tinygen's milliseconds per step of the variants (with --minutes)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--device", default="cpu")
@@ -265,14 +319,21 @@ def main():
     args = parser.parse_args()
     for variant in args.variants:
         options(variant)
+    if args.minutes and not args.ms_per_step:
+        raise SystemExit("dcgan_recipe_torch: --minutes needs --ms-per-step (tinygen's time per "
+                         "step, from bench/dcgan_recipe.py --steps)")
     epochs = 1 if QUICK else args.epochs
     score_at = set(args.score_at or [epochs]) & set(range(1, epochs + 1)) or {epochs}
+    minutes = args.minutes
+    if QUICK and minutes:  # 4 steps a minute: a smoke test of the time-budget path
+        minutes, args.ms_per_step = minutes[:2], 15000
     n = 200 if QUICK else args.n
-    jobs = [(v, s, epochs, score_at, n, args.device, args.root, 4 if QUICK else None)
-            for s in args.seeds for v in args.variants]
-    print(f"torch DCGAN recipe screen: {len(jobs)} runs, {epochs} epochs, scored at "
-          f"{sorted(score_at)} with N = {n}, device {args.device}, {args.jobs} at a time",
-          flush=True)
+    jobs = [(v, s, epochs, score_at, n, args.device, args.root, 4 if QUICK else None, minutes,
+             args.ms_per_step) for s in args.seeds for v in args.variants]
+    when = (f"{minutes} tinygen-minutes at {args.ms_per_step:g} ms per step" if minutes
+            else f"{epochs} epochs, scored at {sorted(score_at)}")
+    print(f"torch DCGAN recipe screen: {len(jobs)} runs, {when}, N = {n}, device {args.device}, "
+          f"{args.jobs} at a time", flush=True)
     check_classifier(args.root)
     import multiprocessing
     context = multiprocessing.get_context("spawn")
@@ -282,11 +343,12 @@ def main():
             result = done.result()
             rows += result
             for row in result:
-                print("  {:28s} seed {} epoch {:2d} ({:5d} steps) {:7s} FID {:7.1f} "
-                      "MNIST score {:5.2f}  {:6.1f} s".format(*row), flush=True)
-    print(f"\n{'variant':28s} {'seed':>4s} {'epoch':>5s} {'G':7s} {'FID':>7s} {'score':>6s}")
-    for variant, seed, epoch, _, kind, fid, score, _ in sorted(rows, key=lambda r: r[5]):
-        print(f"{variant:28s} {seed:4d} {epoch:5d} {kind:7s} {fid:7.1f} {score:6.2f}")
+                print("  {:28s} seed {} {:>8s} ({:5d} steps) {:7s} FID {:7.1f} MNIST score "
+                      "{:5.2f} rarest digit {:4.2f}  {:6.1f} s".format(*row), flush=True)
+    print(f"\n{'variant':28s} {'seed':>4s} {'at':>8s} {'G':7s} {'FID':>7s} {'score':>6s} "
+          f"{'rarest':>6s}")
+    for variant, seed, at, _, kind, fid, score, rarest, _ in sorted(rows, key=lambda r: r[5]):
+        print(f"{variant:28s} {seed:4d} {at:>8s} {kind:7s} {fid:7.1f} {score:6.2f} {rarest:6.2f}")
 
 
 if __name__ == "__main__":

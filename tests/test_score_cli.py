@@ -119,9 +119,9 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(gan, tmp_path
 
 
 def scores(text):
-    """(FID, floor, MNIST score mean) from the three lines `tinygen score` prints."""
+    """(FID, floor, MNIST score mean) from the first three lines `tinygen score` prints."""
     lines = text.splitlines()
-    assert len(lines) == 3, text
+    assert len(lines) == 3 + 12, text  # then the class histogram: a heading, 10 digits, a verdict
     fid = re.match(r"FID (\d+\.\d+) of the (\d+) samples against the (\d+) MNIST test", lines[0])
     floor = re.match(r"FID (\d+\.\d+) of (\d+) real training digits against the same test digits",
                      lines[1])
@@ -163,6 +163,63 @@ def test_score_accepts_what_sample_writes(gan, folder, capsys):
     fid, floor, score = scores(capsys.readouterr().out)
     assert fid > floor  # an untrained generator
     assert 1 <= score <= 10
+
+
+def histogram(text):
+    """({digit: (count, share %, test share %)}, the under-represented line) from the class
+    histogram `tinygen score` prints after the scores."""
+    lines = text.splitlines()[3:]
+    assert lines[0].startswith("digits among the samples"), text
+    rows = {}
+    for line in lines[1:11]:
+        row = re.match(r"  (\d): +(\d+) +(\d+\.\d)%  \(test +(\d+\.\d)%\)  (#*)$", line)
+        assert row, line
+        count, share = int(row.group(2)), float(row.group(3))
+        assert abs(len(row.group(5)) - 2 * share) <= 1  # 10% = 20 marks
+        rows[int(row.group(1))] = (count, share, float(row.group(4)))
+    assert sorted(rows) == list(range(10))
+    assert lines[11].startswith("under-represented (below 0.67 of their share among the test "
+                                "digits): ")
+    return rows, lines[11]
+
+
+def test_the_histogram_of_the_test_digits_is_theirs_and_none_under_represented(test_digits,
+                                                                                 tmp_path, capsys):
+    real = tmp_path / "real.npz"
+    np.savez(real, samples=test_digits)
+    assert cli.main(["score", str(real), "--data", "bundled"]) == 0
+    rows, verdict = histogram(capsys.readouterr().out)
+    assert sum(count for count, _, _ in rows.values()) == len(test_digits)
+    for count, share, test_share in rows.values():
+        assert share == test_share  # the same images, the same classes
+    assert verdict.endswith(": none")
+
+
+def test_samples_of_one_digit_show_in_the_histogram_and_the_other_nine_are_named(tmp_path,
+                                                                               capsys):
+    """Planted mode collapse: the bundled test digits labelled 7, as samples."""
+    images, labels = load_mnist("test", subset="bundled")
+    sevens = images[labels == 7].astype(np.float32) / 255
+    path = tmp_path / "sevens.npz"
+    np.savez(path, samples=sevens)
+    assert cli.main(["score", str(path), "--data", "bundled"]) == 0
+    rows, verdict = histogram(capsys.readouterr().out)
+    assert rows[7][0] >= 0.95 * len(sevens)  # the classifier is ~99% right on test digits
+    assert rows[7][1] > 95
+    named = re.findall(r"(\d) \((\d+\.\d)% against (\d+\.\d)%\)", verdict)
+    assert sorted(int(d) for d, _, _ in named) == [0, 1, 2, 3, 4, 5, 6, 8, 9]
+
+
+def test_under_represented_compares_shares_with_the_test_digits():
+    from tinygen import mnist_classifier as mc
+    test = np.array([100, 200, 100, 100, 100, 100, 100, 100, 100, 100])  # ones: twice as common
+    samples = np.array([100, 110, 100, 100, 50, 100, 100, 100, 100, 100])
+    # shares: ones 110/960 against 200/1100 (0.63 of it), fours 50/960 against 100/1100 (0.57);
+    # the others 100/960 against 100/1100 (1.15)
+    assert mc.under_represented(samples, test) == [4, 1]
+    assert mc.under_represented(samples, test, fraction=0.6) == [4]
+    assert mc.under_represented(test, test) == []
+    assert mc.under_represented(np.eye(10, dtype=int)[3], test) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
 
 
 def write_text(path):

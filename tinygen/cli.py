@@ -478,16 +478,17 @@ def score(args):
     fake = _load_samples(args.samples)
     n = len(fake)
     test = _mnist_inputs("test", args.data, quick=False, pixels=np.asarray)  # uint8 (N, 28, 28)
-    train = _mnist_inputs("train", args.data, quick=False, pixels=np.asarray)
-    mc = mnist_classifier
-    test_features = mc.features(test)
-    fid = mnist_classifier.fid_from_features(mc.features(fake), test_features)
-    # The floor: n training digits against the same test digits, drawn as mc.real_floor draws.
-    n_real = min(n, len(train))
-    picked = np.sort(np.random.default_rng(0).choice(len(train), size=n_real, replace=False))
-    floor = mnist_classifier.fid_from_features(mc.features(train[picked]), test_features)
-    mean, std = mc.mnist_score(fake)
-    real_mean, real_std = mc.mnist_score(test)
+    training = _mnist_inputs("train", args.data, quick=False, pixels=np.asarray)
+    fake_features, fake_probs = mnist_classifier.classify(fake)
+    test_features, test_probs = mnist_classifier.classify(test)
+    fid = mnist_classifier.fid_from_features(fake_features, test_features)
+    # The floor: n training digits against the same test digits, drawn as real_floor draws them.
+    n_real = min(n, len(training))
+    picked = np.sort(np.random.default_rng(0).choice(len(training), size=n_real, replace=False))
+    floor = mnist_classifier.fid_from_features(mnist_classifier.features(training[picked]),
+                                               test_features)
+    mean, std = mnist_classifier.mnist_score_from_probs(fake_probs)
+    real_mean, real_std = mnist_classifier.mnist_score_from_probs(test_probs)
     real = f"{n_real} real training digits"
     if n_real < n:
         real = f"all {real} (fewer than the {n} samples)"
@@ -496,6 +497,28 @@ def score(args):
     print(f"FID {floor:.2f} of {real} against the same test digits: the floor at this N")
     print(f"MNIST score {mean:.2f} ± {std:.2f} over 10 splits (real test digits {real_mean:.2f} "
           f"± {real_std:.2f}; 1 to 10, higher is better)")
+    _print_class_histogram(mnist_classifier.class_counts(fake_probs),
+                           mnist_classifier.class_counts(test_probs))
+
+
+def _print_class_histogram(counts, test_counts):
+    """The samples per digit (the classifier's most likely class) beside the test digits' shares,
+    a bar each, and the digits under-represented among the samples."""
+    share, test_share = counts / counts.sum(), test_counts / test_counts.sum()
+    print("digits among the samples (the classifier's most likely class), beside the test digits':")
+    for digit in range(10):
+        bar = "#" * round(share[digit] * 200)  # 10% = 20 marks
+        print(f"  {digit}: {counts[digit]:6d}  {100 * share[digit]:5.1f}%  (test "
+              f"{100 * test_share[digit]:4.1f}%)  {bar}")
+    rare = mnist_classifier.under_represented(counts, test_counts)
+    rule = (f"below {mnist_classifier.UNDER_REPRESENTED:.2f} of their share among the test "
+            "digits")
+    if rare:
+        listed = ", ".join(f"{d} ({100 * share[d]:.1f}% against {100 * test_share[d]:.1f}%)"
+                           for d in rare)
+        print(f"under-represented ({rule}): {listed}")
+    else:
+        print(f"under-represented ({rule}): none")
 
 
 def info(args):

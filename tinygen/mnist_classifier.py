@@ -137,6 +137,12 @@ def _outputs(images, value_range, classifier, who):
     return np.concatenate(feats), np.concatenate(probs)
 
 
+def classify(images, value_range=(0, 1), classifier=None):
+    """(features (N, 128), class probabilities p(y|x) (N, 10)), both float64, from one pass of
+    the classifier: what FID, the MNIST score and the class histogram each need."""
+    return _outputs(images, value_range, classifier, "classify")
+
+
 def features(images, value_range=(0, 1), classifier=None):
     """The classifier's 128-d penultimate features of images -> (N, 128) float64."""
     return _outputs(images, value_range, classifier, "features")[0]
@@ -231,6 +237,25 @@ def mnist_score_from_probs(probs, splits=10):
         kl = np.sum(p * (np.log(np.maximum(p, 1e-300)) - np.log(np.maximum(p_y, 1e-300))), axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+# A digit is under-represented among samples when its share is below this fraction of its share
+# among the real test digits (which are not spread evenly: 11.4% ones, 8.9% fives).
+UNDER_REPRESENTED = 2 / 3
+
+
+def class_counts(probs):
+    """How many images the classifier gives to each digit (its most likely class) -> (10,)."""
+    return np.bincount(np.argmax(probs, axis=1), minlength=10)
+
+
+def under_represented(counts, reference_counts, fraction=UNDER_REPRESENTED):
+    """The digits whose share of `counts` is below `fraction` of their share of
+    `reference_counts` (the test digits'), as a list, rarest (relative to the reference) first."""
+    share = np.asarray(counts, np.float64) / np.sum(counts)
+    reference = np.asarray(reference_counts, np.float64) / np.sum(reference_counts)
+    ratio = share / reference
+    return [int(d) for d in np.argsort(ratio, kind="stable") if ratio[d] < fraction]
 
 
 def real_floor(n=10000, seed=0, root=None, classifier=None, subset=None):

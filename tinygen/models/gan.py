@@ -279,19 +279,52 @@ def mlp_gan(latent_dim=100, *, real_label=1.0, ema_decay=None, ema_warmup=False,
                ema_warmup=ema_warmup)
 
 
-def dcgan_generator(latent_dim=100, width=1.0):
-    """z -> Linear(latent, 128*7*7) + BN + ReLU -> (128, 7, 7) -> ConvT(128, 64, 4, 2, 1) + BN +
-    ReLU -> ConvT(64, 1, 4, 2, 1) + Tanh: (N, 1, 28, 28) in [-1, 1] (fractional-strided convs).
+# The DCGAN's architectures (`dcgan(architecture=...)`), each a generator for 28 x 28 digits and a
+# discriminator that reads them:
+#   "classic"  the notes' DCGAN rules to the letter: one Linear to reach a 7 x 7 grid, then two
+#              (transposed) convolutions on each side, no fully connected hidden layer (1.1M
+#              parameters: 0.87M in G, 0.14M in D);
+#   "deep"     the same rules with more capacity: 256 channels at 7 x 7 and a third, stride-1
+#              convolution on each side (3.0M: 1.77M in G, 1.18M in D);
+#   "infogan"  the MNIST network of InfoGAN (Chen et al. 2016, table 1) and TF-GAN's example: a
+#              fully connected hidden layer of 1,024 on each side, against the rule (13.5M: 6.6M in
+#              G, 6.6M in D, most of them in the two 1024 x 6272 matrices).
+ARCHITECTURES = ("classic", "deep", "infogan")
 
-    width scales the channels: round(128 * width) and round(64 * width) (2.0: 256 and 128).
+
+def dcgan_generator(latent_dim=100, width=1.0, architecture="classic"):
+    """z (N, latent_dim) -> images (N, 1, 28, 28) in [-1, 1] by fractional-strided convolutions.
+
+    "classic": z -> Linear(latent, 128*7*7) + BN + ReLU -> (128, 7, 7) -> ConvT(128, 64, 4, 2, 1)
+    + BN + ReLU (14 x 14) -> ConvT(64, 1, 4, 2, 1) + Tanh (28 x 28).
+    "deep": z -> Linear(latent, 256*7*7) + BN + ReLU -> (256, 7, 7) -> ConvT(256, 128, 3, 1, 1)
+    + BN + ReLU (7 x 7) -> ConvT(128, 64, 4, 2, 1) + BN + ReLU -> ConvT(64, 1, 4, 2, 1) + Tanh.
+    "infogan": z -> Linear(latent, 1024) + BN + ReLU -> Linear(1024, 128*7*7) + BN + ReLU, then
+    classic's two transposed convolutions.
+    width scales every channel count and the hidden layer (2.0: twice as many).
     """
-    wide, narrow = _channels(128, width), _channels(64, width)
-    return nn.Sequential(
-        nn.Linear(latent_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU(),
-        nn.Unflatten(1, (wide, 7, 7)),
-        nn.ConvTranspose2d(wide, narrow, 4, 2, 1), nn.BatchNorm2d(narrow), nn.ReLU(),  # 14 x 14
-        nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh(),  # (N, 1, 28, 28)
-    )
+    _check_architecture(architecture)
+    top = _channels(256 if architecture == "deep" else 128, width)  # channels at 7 x 7
+    narrow = _channels(64, width)
+    if architecture == "infogan":
+        hidden = _channels(1024, width)
+        layers = [nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                  nn.Linear(hidden, top * 7 * 7)]
+    else:
+        layers = [nn.Linear(latent_dim, top * 7 * 7)]
+    layers += [nn.BatchNorm1d(top * 7 * 7), nn.ReLU(), nn.Unflatten(1, (top, 7, 7))]
+    if architecture == "deep":  # stride 1: more capacity at 7 x 7, the size stays
+        layers += [nn.ConvTranspose2d(top, top // 2, 3, 1, 1), nn.BatchNorm2d(top // 2), nn.ReLU()]
+        top //= 2
+    layers += [nn.ConvTranspose2d(top, narrow, 4, 2, 1), nn.BatchNorm2d(narrow), nn.ReLU(),  # 14
+               nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh()]  # (N, 1, 28, 28)
+    return nn.Sequential(*layers)
+
+
+def _check_architecture(architecture):
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; "
+                         f"got {architecture!r}")
 
 
 def _channels(base, width):
@@ -301,26 +334,45 @@ def _channels(base, width):
     return max(1, round(base * width))
 
 
-def dcgan_discriminator(dropout=0.0, spectral_norm=False):
-    """(N, 1, 28, 28) -> Conv(1, 64, 4, 2, 1) + LeakyReLU(0.2) -> Conv(64, 128, 4, 2, 1) + BN +
-    LeakyReLU(0.2) -> Flatten -> Linear(128*7*7, 1): one logit.
+def dcgan_discriminator(dropout=0.0, spectral_norm=False, architecture="classic"):
+    """(N, 1, 28, 28) -> one logit (N, 1).
+
+    "classic": Conv(1, 64, 4, 2, 1) + LeakyReLU(0.2) (14 x 14) -> Conv(64, 128, 4, 2, 1) + BN +
+    LeakyReLU(0.2) (7 x 7) -> Flatten -> Linear(128*7*7, 1).
+    "deep": classic's two convolutions, then Conv(128, 256, 3, 1, 1) + BN + LeakyReLU(0.2) at
+    7 x 7 -> Flatten -> Linear(256*7*7, 1).
+    "infogan": classic's two convolutions -> Flatten -> Linear(128*7*7, 1024) + BN +
+    LeakyReLU(0.2) -> Linear(1024, 1).
 
     dropout > 0: a Dropout(dropout) after each LeakyReLU. spectral_norm: every conv and linear
     layer spectrally normalised (nn.spectral_norm), and no batch norm, as in Miyato et al.'s
     discriminators: batch norm divides by a batch's standard deviation, which can scale D's
     activations up without bound and undo the Lipschitz bound the normalisation gives.
     """
+    _check_architecture(architecture)
+
     def weighted(layer):
         return nn.spectral_norm(layer) if spectral_norm else layer
 
-    def activation():
-        return [nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+    def normalised_activation(features, batch_norm):
+        """[BN +] LeakyReLU(0.2) [+ Dropout]: batch norm unless D is spectrally normalised."""
+        norm = [batch_norm(features)] if not spectral_norm else []
+        return norm + [nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
 
-    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), *activation(),  # (N, 64, 14, 14)
-              weighted(nn.Conv2d(64, 128, 4, 2, 1))]  # (N, 128, 7, 7)
-    if not spectral_norm:
-        layers.append(nn.BatchNorm2d(128))
-    layers += [*activation(), nn.Flatten(), weighted(nn.Linear(128 * 7 * 7, 1))]
+    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), nn.LeakyReLU(0.2),  # (N, 64, 14, 14)
+              *([nn.Dropout(dropout)] if dropout > 0 else []),
+              weighted(nn.Conv2d(64, 128, 4, 2, 1)),  # (N, 128, 7, 7)
+              *normalised_activation(128, nn.BatchNorm2d)]
+    features = 128 * 7 * 7
+    if architecture == "deep":
+        layers += [weighted(nn.Conv2d(128, 256, 3, 1, 1)),
+                   *normalised_activation(256, nn.BatchNorm2d)]
+        features = 256 * 7 * 7
+    layers.append(nn.Flatten())
+    if architecture == "infogan":
+        layers += [weighted(nn.Linear(features, 1024)), *normalised_activation(1024, nn.BatchNorm1d)]
+        features = 1024
+    layers.append(weighted(nn.Linear(features, 1)))
     return nn.Sequential(*layers)
 
 
@@ -338,17 +390,20 @@ def dcgan_init(module):
         init.zeros_(module.bias)
 
 
-def dcgan(latent_dim=100, k=1, generator_loss="non-saturating", *, real_label=1.0,
-          ema_decay=None, ema_warmup=False, spectral_norm=False, discriminator_dropout=0.0,
-          generator_width=1.0):
+def dcgan(latent_dim=100, k=1, generator_loss="non-saturating", *, architecture="classic",
+          real_label=1.0, ema_decay=None, ema_warmup=False, spectral_norm=False,
+          discriminator_dropout=0.0, generator_width=1.0):
     """The course's MNIST DCGAN (lesson 13), initialised by dcgan_init.
+
+    architecture: "classic" (the notes' rules, lesson 13's first network), "deep" or "infogan"
+    (what `tinygen train dcgan` trains): see ARCHITECTURES above dcgan_generator.
 
     The keyword arguments switch on the techniques of the module docstring (all off by default):
     real_label and ema_decay / ema_warmup (GAN), spectral_norm and discriminator_dropout
     (dcgan_discriminator), generator_width (dcgan_generator's width).
     """
-    generator = dcgan_generator(latent_dim, width=generator_width)
-    discriminator = dcgan_discriminator(discriminator_dropout, spectral_norm)
+    generator = dcgan_generator(latent_dim, width=generator_width, architecture=architecture)
+    discriminator = dcgan_discriminator(discriminator_dropout, spectral_norm, architecture)
     # initialised before the GAN is made, so that G's moving average starts from these weights
     generator.apply(dcgan_init)
     discriminator.apply(dcgan_init)
