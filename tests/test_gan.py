@@ -342,6 +342,109 @@ def test_dcgan_samples_are_28_by_28_images_in_minus_one_one():
     assert dcgan_discriminator()(tg.randn(2, 1, 28, 28)).shape == (2, 1)
 
 
+def linear(n_in, n_out):
+    return n_in * n_out + n_out  # weights and biases
+
+
+def conv(c_in, c_out, k):
+    return c_in * c_out * k * k + c_out
+
+
+def batch_norm(c):
+    return 2 * c  # scale and shift (the running statistics are buffers)
+
+
+# Each architecture's layers, by hand: parameter counts and the output shape after each layer of
+# the Sequential (batch 2, latent 100), from the formulas in the builders' docstrings.
+HAND = {
+    "classic": {
+        "generator": (linear(100, 6272) + batch_norm(6272) + conv(128, 64, 4) + batch_norm(64)
+                      + conv(64, 1, 4),  # 778,305
+                      [(2, 6272), (2, 6272), (2, 6272), (2, 128, 7, 7), (2, 64, 14, 14),
+                       (2, 64, 14, 14), (2, 64, 14, 14), (2, 1, 28, 28), (2, 1, 28, 28)]),
+        "discriminator": (conv(1, 64, 4) + conv(64, 128, 4) + batch_norm(128)
+                          + linear(6272, 1),  # 138,817
+                          [(2, 64, 14, 14), (2, 64, 14, 14), (2, 128, 7, 7), (2, 128, 7, 7),
+                           (2, 128, 7, 7), (2, 6272), (2, 1)]),
+    },
+    "deep": {
+        "generator": (linear(100, 12544) + batch_norm(12544) + conv(256, 128, 3)
+                      + batch_norm(128) + conv(128, 64, 4) + batch_norm(64)
+                      + conv(64, 1, 4),  # 1,719,617
+                      [(2, 12544), (2, 12544), (2, 12544), (2, 256, 7, 7), (2, 128, 7, 7),
+                       (2, 128, 7, 7), (2, 128, 7, 7), (2, 64, 14, 14), (2, 64, 14, 14),
+                       (2, 64, 14, 14), (2, 1, 28, 28), (2, 1, 28, 28)]),
+        "discriminator": (conv(1, 64, 4) + conv(64, 128, 4) + batch_norm(128)
+                          + conv(128, 256, 3) + batch_norm(256)
+                          + linear(12544, 1),  # 440,769
+                          [(2, 64, 14, 14), (2, 64, 14, 14), (2, 128, 7, 7), (2, 128, 7, 7),
+                           (2, 128, 7, 7), (2, 256, 7, 7), (2, 256, 7, 7), (2, 256, 7, 7),
+                           (2, 12544), (2, 1)]),
+    },
+    "infogan": {
+        "generator": (linear(100, 1024) + batch_norm(1024) + linear(1024, 6272)
+                      + batch_norm(6272) + conv(128, 64, 4) + batch_norm(64)
+                      + conv(64, 1, 4),  # 6,679,105
+                      [(2, 1024), (2, 1024), (2, 1024), (2, 6272), (2, 6272), (2, 6272),
+                       (2, 128, 7, 7), (2, 64, 14, 14), (2, 64, 14, 14), (2, 64, 14, 14),
+                       (2, 1, 28, 28), (2, 1, 28, 28)]),
+        "discriminator": (conv(1, 64, 4) + conv(64, 128, 4) + batch_norm(128)
+                          + linear(6272, 1024) + batch_norm(1024)
+                          + linear(1024, 1),  # 6,559,169
+                          [(2, 64, 14, 14), (2, 64, 14, 14), (2, 128, 7, 7), (2, 128, 7, 7),
+                           (2, 128, 7, 7), (2, 6272), (2, 1024), (2, 1024), (2, 1024),
+                           (2, 1)]),
+    },
+}
+
+
+@pytest.mark.parametrize("architecture", sorted(HAND))
+def test_dcgan_architectures_have_the_hand_counted_parameters_and_shapes(architecture):
+    tg.manual_seed(0)
+    gan = dcgan(latent_dim=100, architecture=architecture)
+    x = {"generator": gan.sample_prior(2)}
+    for player in ("generator", "discriminator"):
+        network = getattr(gan, player)
+        n_parameters, shapes = HAND[architecture][player]
+        assert sum(p.numpy().size for p in network.parameters()) == n_parameters, player
+        h = x[player]
+        seen = []
+        with tg.no_grad():
+            for layer in network:
+                h = layer(h)
+                seen.append(tuple(h.shape))
+        assert seen == shapes, player
+        x["discriminator"] = h  # G's images go on to D
+
+
+def test_dcgan_counts_add_up_to_the_documented_totals():
+    """The module's comment gives the totals: 0.92M, 2.16M and 13.24M parameters."""
+    totals = {name: sum(count for count, _ in players.values()) for name, players in HAND.items()}
+    assert totals == {"classic": 917_122, "deep": 2_160_386, "infogan": 13_238_274}
+
+
+def test_the_classic_dcgan_keeps_its_state_dict_keys():
+    """Checkpoints written before the architectures were added load into the classic network."""
+    gan = dcgan(latent_dim=8, architecture="classic")
+    assert [k for k in gan.generator.state_dict() if not k.endswith(("running_mean",
+                                                                     "running_var",
+                                                                     "num_batches_tracked"))] == [
+        "0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias", "5.weight", "5.bias",
+        "7.weight", "7.bias"]
+    assert [k for k in gan.discriminator.state_dict() if not k.endswith(("running_mean",
+                                                                         "running_var",
+                                                                         "num_batches_tracked"))
+            ] == ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias", "6.weight",
+                  "6.bias"]
+
+
+def test_an_unknown_architecture_is_an_error_that_lists_the_known_ones():
+    with pytest.raises(ValueError, match="classic, deep, infogan.*'resnet'"):
+        dcgan(architecture="resnet")
+    with pytest.raises(ValueError, match="architecture"):
+        dcgan_discriminator(architecture="wide")
+
+
 def test_dcgan_init_draws_weights_with_sd_002_and_zero_biases():
     tg.manual_seed(0)
     gan = dcgan(latent_dim=100)

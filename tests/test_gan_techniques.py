@@ -15,7 +15,8 @@ import tinygen as tg
 from tinygen import nn
 from tinygen.data import toy
 from tinygen.data.loader import DataLoader
-from tinygen.ema import ExponentialMovingAverage
+from tinygen.ema import ExponentialMovingAverage, update_batch_norm
+from tinygen.models import gan as gan_module
 from tinygen.models import (
     GAN,
     dcgan,
@@ -204,6 +205,111 @@ def test_a_gan_with_ema_resumes_from_a_checkpoint_exactly(tmp_path):
     for key, value in straight.state_dict().items():
         np.testing.assert_allclose(resumed.state_dict()[key], value, rtol=1e-6, atol=1e-7,
                                    err_msg=key)
+
+
+# ---- 1b. the moving average's batch norm statistics, measured on its own activations ------------
+def statistics_model():
+    """Linear + BatchNorm1d + ReLU + Linear + BatchNorm1d: two layers of statistics to measure."""
+    tg.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2),
+                         nn.BatchNorm1d(2)).double()
+
+
+def test_update_batch_norm_keeps_the_average_of_each_batchs_statistics():
+    model = statistics_model()
+    model.eval()
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((n, 3)) for n in (5, 7, 6)]
+    weights = snapshot(model)
+    expected = {1: [], 4: []}
+    for x in batches:  # NumPy float64: the activations each batch norm sees, in training mode
+        h = x @ weights["0.weight"].T + weights["0.bias"]
+        expected[1].append((h.mean(0), h.var(0, ddof=1)))
+        h = (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5) * weights["1.weight"] + weights["1.bias"]
+        h = np.maximum(h, 0) @ weights["3.weight"].T + weights["3.bias"]
+        expected[4].append((h.mean(0), h.var(0, ddof=1)))
+    update_batch_norm(model, [tg.tensor(x, dtype="float64") for x in batches])
+    for index, stats in expected.items():
+        norm = model[index]
+        np.testing.assert_allclose(norm.running_mean.data, np.mean([m for m, _ in stats], 0),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(norm.running_var.data, np.mean([v for _, v in stats], 0),
+                                   rtol=1e-6)
+        assert int(norm.num_batches_tracked.data) == 3 and norm.momentum == 0.1  # put back
+    assert not model.training  # the mode it was in
+    for name, value in snapshot(model).items():
+        if "running" not in name:
+            np.testing.assert_array_equal(value, weights[name], err_msg=name)  # weights alone
+
+
+def test_update_batch_norm_matches_torch_update_bn():
+    torch = pytest.importorskip("torch")
+    from torch.optim.swa_utils import update_bn
+    model = statistics_model()
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(),
+                                 torch.nn.Linear(4, 2), torch.nn.BatchNorm1d(2)).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    batches = [np.random.default_rng(seed).standard_normal((6, 3)) for seed in range(4)]
+    update_batch_norm(model, [tg.tensor(x, dtype="float64") for x in batches])
+    update_bn([torch.from_numpy(x) for x in batches], theirs)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[key], value.numpy(), rtol=1e-10,
+                                   err_msg=key)
+
+
+def test_a_recomputing_ema_leaves_its_statistics_alone_until_asked_and_knows_when_stale():
+    model = statistics_model()
+    ema = ExponentialMovingAverage(model, decay=0.5, batch_norm="recompute")
+    before = ema.module[1].running_mean.data.copy()
+    model(tg.tensor(np.random.default_rng(0).standard_normal((8, 3)), dtype="float64"))
+    ema.update(model)  # G's running statistics moved; the copy's are not copied
+    np.testing.assert_array_equal(ema.module[1].running_mean.data, before)
+    assert not np.allclose(model[1].running_mean.data, before)
+    assert ema.statistics_stale()
+    ema.recompute_batch_norm([tg.tensor(np.ones((4, 3)) * [[1.0], [2.0], [3.0], [4.0]],
+                                        dtype="float64")])
+    assert not ema.statistics_stale()
+    ema.update(model)
+    assert ema.statistics_stale()  # new weights
+    ema.recompute_batch_norm([tg.randn(4, 3, dtype="float64")])
+    ema.load_state_dict(ema.state_dict())
+    assert ema.statistics_stale()  # loaded weights may be any
+    assert not ExponentialMovingAverage(model, 0.5).statistics_stale()  # "copy" never is
+    with pytest.raises(ValueError, match="batch_norm must be one of copy, recompute"):
+        ExponentialMovingAverage(model, 0.5, batch_norm="average")
+
+
+def test_a_gan_samples_from_the_average_with_statistics_of_its_own_activations():
+    gan = small_gan(ema_decay=0.7, ema_batch_norm="recompute")
+    optimizers = gan_optimizers(gan, lr=1e-2)
+    for seed in range(3):
+        gan.train_step(ring_batch(8, seed), optimizers)
+    gan.eval()
+    reference = small_generator().double()  # the same weights, statistics measured by hand
+    reference.load_state_dict(gan.generator_ema.module.state_dict())
+    rng = np.random.default_rng(gan_module.STATISTICS_SEED)
+    update_batch_norm(reference, [tg.tensor(rng.standard_normal((gan_module.STATISTICS_BATCH_SIZE,
+                                                                2)), dtype="float64")
+                                  for _ in range(gan_module.STATISTICS_BATCHES)])
+    reference.eval()
+    tg.manual_seed(3)
+    z = gan.sample_prior(5)
+    expected_next = tg.randn(2).numpy()
+    tg.manual_seed(3)
+    samples = gan.sample(5).numpy()  # measures the statistics first, from draws of its own
+    np.testing.assert_array_equal(tg.randn(2).numpy(), expected_next)  # global stream: z only
+    with tg.no_grad():
+        np.testing.assert_allclose(samples, reference(z).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gan.generator_ema.module[1].running_var.data,
+                               reference[1].running_var.data, rtol=1e-12)
+    assert not np.allclose(gan.generator_ema.module[1].running_var.data,
+                           gan.generator[1].running_var.data)  # not G's statistics
+    # a copy loaded from the state_dict measures the same statistics, so it samples the same
+    again = small_gan(seed=9, ema_decay=0.7, ema_batch_norm="recompute")
+    again.load_state_dict(gan.state_dict())
+    again.eval()
+    with tg.no_grad():
+        np.testing.assert_allclose(again.sampling_generator(z).numpy(), samples, rtol=1e-12)
 
 
 # ---- 2. one-sided label smoothing --------------------------------------------------------------

@@ -69,11 +69,12 @@ class Recipe:
 
     build: Callable  # () -> Module with loss(x), or with train_step (adversarial)
     epochs: int
-    lr: float
+    lr: float  # Adam's learning rate (a GAN's generator's, and its discriminator's unless below)
     batch_size: int = 128
     description: str = ""
     pixels: Callable = unit_vectors  # uint8 images (N, 28, 28) -> the model's float32 input
     adversarial: bool = False  # a GAN: two optimizers, no validation loss, no reconstructions
+    lr_discriminator: float = None  # a GAN's discriminator's rate where it differs from lr
     likelihood: str = None  # the decoder's p(x|z), for a model that has one (the VAE)
     # seed -> a transform that draws new noise for every training batch of flat uint8 images
     # (dequantisation); None: the training images go through `pixels` once, like the test images.
@@ -216,7 +217,6 @@ def _add_bits_per_dim(history, dim):
 
 # What `tinygen train` adds to fit's checkpoint: "recipe", "run" (the settings below) and this.
 RUN_FORMAT = 1
-RUN_SETTINGS = ("epochs", "batch_size", "lr", "seed", "likelihood", "data", "quick")
 
 
 class Interrupted(Exception):
@@ -227,6 +227,8 @@ def _new_run_settings(args, recipe, quick):
     """The settings of a new run: the options given, else the recipe's."""
     return {"epochs": args.epochs or (1 if quick else recipe.epochs),
             "batch_size": args.batch_size or recipe.batch_size, "lr": args.lr or recipe.lr,
+            # --lr sets every rate of the run, a GAN's two players' alike
+            "lr_discriminator": None if args.lr else recipe.lr_discriminator,
             "seed": 0 if args.seed is None else args.seed, "likelihood": recipe.likelihood,
             "data": args.data, "quick": quick}
 
@@ -282,7 +284,8 @@ def train(args):
                               settings["seed"])
     model = recipe.build()
     if recipe.adversarial:
-        optimizer = models.gan_optimizers(model, lr=settings["lr"])
+        optimizer = models.gan_optimizers(model, lr=settings["lr"],
+                                          lr_discriminator=settings.get("lr_discriminator"))
         val_loader = x_test = None
     else:
         optimizer = Adam(model.parameters(), lr=settings["lr"])

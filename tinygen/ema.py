@@ -14,8 +14,13 @@ rule it follows:
   (as AveragedModel does), so the average starts from the trained weights, never from zeros (no
   bias correction needed, unlike Adam's moments) nor from weights set after the copy was made;
 - buffers (BatchNorm's running statistics and counters) are copied, not averaged, as
-  AveragedModel does by default: they are themselves running averages of the live model's
-  activations, which is what the copy's BatchNorm has to normalise by;
+  AveragedModel does by default (batch_norm="copy"): they are themselves running averages of the
+  live model's activations. But the averaged weights make activations of their own, so
+  batch_norm="recompute" instead measures them: recompute_batch_norm(batches) runs the copy in
+  training mode over some inputs and keeps the cumulative average of their batch statistics
+  (update_batch_norm below, PyTorch's torch.optim.swa_utils.update_bn). Until that has been done
+  for the current weights, statistics_stale() says so (tinygen.models.GAN recomputes them
+  before it samples);
 - warmup=True ramps the decay up, decay_t = min(decay, (1 + t) / (10 + t)) after t updates
   (TensorFlow's ExponentialMovingAverage with num_updates), so a short run is not dominated by its
   first weights: 0.18 at the second update, 0.5 at the ninth, 0.9 at the eighty-first.
@@ -28,6 +33,7 @@ import copy
 import numpy as np
 
 from .autograd import no_grad
+from .nn.layers import BatchNorm1d, BatchNorm2d
 from .nn.module import Module
 
 
@@ -38,14 +44,21 @@ class ExponentialMovingAverage(Module):
     the averaged copy: ema(x) = ema.module(x).
     """
 
-    def __init__(self, model, decay=0.999, warmup=False):
+    def __init__(self, model, decay=0.999, warmup=False, batch_norm="copy"):
         super().__init__()
         if not 0 <= decay <= 1:
             raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1], got {decay}")
+        if batch_norm not in BATCH_NORM_RULES:
+            raise ValueError(f"ExponentialMovingAverage: batch_norm must be one of "
+                             f"{', '.join(BATCH_NORM_RULES)}; got {batch_norm!r}")
         self.decay = decay
         self.warmup = warmup
+        self.batch_norm = batch_norm
         self.module = copy.deepcopy(model).requires_grad_(False)  # never learned directly
         self.register_buffer("n_averaged", np.array(0, dtype=np.int64))  # updates so far
+        # n_averaged when the batch norm statistics were last recomputed (None: never, or since
+        # a load_state_dict); not saved, so a loaded copy recomputes them before it samples
+        self._statistics_for = None
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
@@ -66,12 +79,68 @@ class ExponentialMovingAverage(Module):
             else:
                 averaged.data *= decay  # ema <- decay * ema + (1 - decay) * w
                 averaged.data += (1 - decay) * current.data
-        for averaged, current in _pairs(self.module.buffers(), model.buffers(), "buffers"):
-            averaged.data[...] = current.data
+        buffers = _pairs(self.module.buffers(), model.buffers(), "buffers")
+        if self.batch_norm == "copy":
+            for averaged, current in buffers:
+                averaged.data[...] = current.data
         self.n_averaged.data += 1  # in place: the 0-d array keeps its dtype
 
+    def statistics_stale(self):
+        """True when batch_norm="recompute" and the batch norm statistics were not recomputed
+        for the current averaged weights."""
+        measured_for = int(self.n_averaged.data)
+        return self.batch_norm == "recompute" and self._statistics_for != measured_for
+
+    def recompute_batch_norm(self, batches):
+        """Set the copy's batch norm statistics to those of its own activations on `batches`
+        (an iterable of inputs): update_batch_norm(self.module, batches)."""
+        update_batch_norm(self.module, batches)
+        self._statistics_for = int(self.n_averaged.data)
+
+    def forget_statistics(self):
+        """Mark the batch norm statistics stale (the weights were replaced, as by a load)."""
+        self._statistics_for = None
+
+    def load_state_dict(self, state_dict, strict=True):
+        self.forget_statistics()  # other weights: their statistics are still to be measured
+        return super().load_state_dict(state_dict, strict)
+
     def extra_repr(self):
-        return f"decay={self.decay}, warmup={self.warmup}"
+        return f"decay={self.decay}, warmup={self.warmup}, batch_norm={self.batch_norm!r}"
+
+
+BATCH_NORM_RULES = ("copy", "recompute")
+
+
+@no_grad()
+def update_batch_norm(module, batches):
+    """Recompute the running statistics of every batch norm layer in `module` from its own
+    activations on `batches`, as torch.optim.swa_utils.update_bn does.
+
+    Each layer's running mean and variance are reset (0 and 1, no batches tracked), then the
+    module runs in training mode over the batches with momentum None, so that each ends as the
+    plain average of the batch statistics: running_mean = (1/B) sum_b mean_b, running_var =
+    (1/B) sum_b var_b (unbiased). The momenta and the training mode are put back afterwards;
+    parameters do not change. A module without batch norm is left alone.
+    """
+    norms = [m for m in module.modules() if isinstance(m, (BatchNorm1d, BatchNorm2d))]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    was_training = module.training
+    for m in norms:
+        m.running_mean.data[...] = 0
+        m.running_var.data[...] = 1
+        m.num_batches_tracked.data[...] = 0
+        m.momentum = None  # the cumulative average of the batch statistics
+    module.train()
+    try:
+        for batch in batches:
+            module(batch)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        module.train(was_training)
 
 
 def _pairs(averaged, current, kind):

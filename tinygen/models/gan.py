@@ -16,7 +16,9 @@ Well-known techniques that steady the game, each off by default (issue 17):
 - one-sided label smoothing (Salimans et al. 2016), GAN(real_label=0.9): D's target for real
   images is 0.9 instead of 1, fakes keep 0: D's loss is BCE(D(x), 0.9) + BCE(D(G(z)), 0);
 - an exponential moving average of G's weights (GAN(ema_decay=0.999)), which sample, interpolate
-  and the fixed-noise grids use: ema <- decay * ema + (1 - decay) * w after every G step;
+  and the fixed-noise grids use: ema <- decay * ema + (1 - decay) * w after every G step; its
+  batch norm statistics copied from G (ema_batch_norm="copy") or measured on the averaged
+  weights' own activations before sampling ("recompute");
 - the two-timescale update rule (Heusel et al. 2017): gan_optimizers(gan, lr_discriminator=4e-4,
   lr_generator=1e-4), a learning rate per player;
 - spectral normalisation of D's layers (Miyato et al. 2018), W / sigma(W):
@@ -42,6 +44,10 @@ from ..tensor import Tensor
 from .autoencoders import mlp
 
 PRIORS = ("normal", "uniform")
+# ema_batch_norm="recompute": the moving average's batch norm statistics are measured on this many
+# batches of this many fixed prior draws (torch.optim.swa_utils.update_bn's rule, a cumulative
+# average over the batches)
+STATISTICS_BATCHES, STATISTICS_BATCH_SIZE, STATISTICS_SEED = 20, 500, 12345
 GENERATOR_LOSSES = ("non-saturating", "saturating")
 
 
@@ -55,12 +61,15 @@ class GAN(nn.Module):
     decay (ema_warmup: ramp the decay up), updated after every G step; sample, interpolate and
     sample_grid_saver then use it. It is a sub-module, so it is saved in state_dict and
     checkpoints. It copies G when the GAN is made: initialise G first (or let the first update,
-    which copies G again, take care of it).
+    which copies G again, take care of it). ema_batch_norm: how the average gets its batch norm
+    statistics, "copy" (G's running statistics, after every update) or "recompute" (those of its
+    own activations on STATISTICS_BATCHES batches of STATISTICS_BATCH_SIZE fixed prior draws,
+    measured when it next samples: the weights changed since, or the GAN was loaded).
     """
 
     def __init__(self, generator, discriminator, latent_dim, prior="normal", k=1,
                  generator_loss="non-saturating", *, real_label=1.0, ema_decay=None,
-                 ema_warmup=False):
+                 ema_warmup=False, ema_batch_norm="copy"):
         super().__init__()
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {prior!r}")
@@ -79,13 +88,26 @@ class GAN(nn.Module):
         self.generator_loss_kind = generator_loss
         self.real_label = real_label
         self.generator_ema = (None if ema_decay is None
-                              else ExponentialMovingAverage(generator, ema_decay, ema_warmup))
+                              else ExponentialMovingAverage(generator, ema_decay, ema_warmup,
+                                                            ema_batch_norm))
 
     @property
     def sampling_generator(self):
         """The generator that sample, interpolate and the grids use: G's moving average if the GAN
-        keeps one, otherwise G."""
-        return self.generator if self.generator_ema is None else self.generator_ema.module
+        keeps one (its batch norm statistics recomputed first where they are stale), else G."""
+        if self.generator_ema is None:
+            return self.generator
+        if self.generator_ema.statistics_stale():
+            self.generator_ema.recompute_batch_norm(self._statistics_batches())
+        return self.generator_ema.module
+
+    def _statistics_batches(self):
+        """The prior draws the moving average's batch norm statistics are measured on: the same
+        ones every time (a generator of their own, seeded), so that recomputing them after a
+        load gives the same statistics, and the global random stream is left untouched."""
+        rng = np.random.default_rng(STATISTICS_SEED)
+        for _ in range(STATISTICS_BATCHES):
+            yield self._prior_draws(rng, STATISTICS_BATCH_SIZE)
 
     def sample_prior(self, n):
         """z ~ p(z): (n, latent_dim)."""
@@ -114,12 +136,20 @@ class GAN(nn.Module):
     def fixed_noise(self, n=64, seed=0):
         """n prior draws from their own generator (seeded): the same z every call, and the global
         random stream (which drives training) is left untouched."""
-        rng = np.random.default_rng(seed)
+        return self._prior_draws(np.random.default_rng(seed), n)
+
+    def _prior_draws(self, rng, n):
+        """n draws of the prior from the NumPy generator rng, as a tensor of G's dtype."""
         if self.prior == "normal":
             z = rng.standard_normal((n, self.latent_dim))
         else:
             z = rng.uniform(-1, 1, (n, self.latent_dim))
         return Tensor(z, dtype=parameter_dtype(self.generator))
+
+    def load_state_dict(self, state_dict, strict=True):
+        if self.generator_ema is not None:  # new weights: their statistics are to be measured
+            self.generator_ema.forget_statistics()
+        return super().load_state_dict(state_dict, strict)
 
     def sample_grid_saver(self, directory, n=64, seed=0, value_range=None):
         """An on_epoch_end for train.fit that saves G(z) for one fixed z to
@@ -268,7 +298,7 @@ def mlp_discriminator(in_dim, hidden, negative_slope=0.2, dropout=0.0, spectral_
 
 
 def mlp_gan(latent_dim=100, *, real_label=1.0, ema_decay=None, ema_warmup=False,
-            spectral_norm=False, discriminator_dropout=0.0):
+            ema_batch_norm="copy", spectral_norm=False, discriminator_dropout=0.0):
     """The course's MLP GAN (lesson 11, `tinygen train gan`): G latent-256-512-784 (ReLU, Tanh),
     D 784-512-256-1 (LeakyReLU 0.2), z ~ N(0, I), k = 1, non-saturating G loss, PyTorch's
     default initialisation. The keyword arguments are dcgan's techniques that apply to it."""
@@ -276,19 +306,20 @@ def mlp_gan(latent_dim=100, *, real_label=1.0, ema_decay=None, ema_warmup=False,
     discriminator = mlp_discriminator(784, (512, 256), dropout=discriminator_dropout,
                                       spectral_norm=spectral_norm)
     return GAN(generator, discriminator, latent_dim, real_label=real_label, ema_decay=ema_decay,
-               ema_warmup=ema_warmup)
+               ema_warmup=ema_warmup, ema_batch_norm=ema_batch_norm)
 
 
 # The DCGAN's architectures (`dcgan(architecture=...)`), each a generator for 28 x 28 digits and a
 # discriminator that reads them:
 #   "classic"  the notes' DCGAN rules to the letter: one Linear to reach a 7 x 7 grid, then two
-#              (transposed) convolutions on each side, no fully connected hidden layer (1.1M
-#              parameters: 0.87M in G, 0.14M in D);
+#              (transposed) convolutions on each side, no fully connected hidden layer (0.92M
+#              parameters: 0.78M in G, 0.14M in D);
 #   "deep"     the same rules with more capacity: 256 channels at 7 x 7 and a third, stride-1
-#              convolution on each side (3.0M: 1.77M in G, 1.18M in D);
+#              convolution on each side (2.16M: 1.72M in G, 0.44M in D);
 #   "infogan"  the MNIST network of InfoGAN (Chen et al. 2016, table 1) and TF-GAN's example: a
-#              fully connected hidden layer of 1,024 on each side, against the rule (13.5M: 6.6M in
-#              G, 6.6M in D, most of them in the two 1024 x 6272 matrices).
+#              fully connected hidden layer of 1,024 on each side, against the rule (13.24M:
+#              6.68M in G, 6.56M in D, 12.8M of them in the two 1024 x 6272 matrices).
+# (tests/test_gan.py counts them by hand.)
 ARCHITECTURES = ("classic", "deep", "infogan")
 
 
@@ -391,16 +422,16 @@ def dcgan_init(module):
 
 
 def dcgan(latent_dim=100, k=1, generator_loss="non-saturating", *, architecture="classic",
-          real_label=1.0, ema_decay=None, ema_warmup=False, spectral_norm=False,
-          discriminator_dropout=0.0, generator_width=1.0):
+          real_label=1.0, ema_decay=None, ema_warmup=False, ema_batch_norm="copy",
+          spectral_norm=False, discriminator_dropout=0.0, generator_width=1.0):
     """The course's MNIST DCGAN (lesson 13), initialised by dcgan_init.
 
     architecture: "classic" (the notes' rules, lesson 13's first network), "deep" or "infogan"
     (what `tinygen train dcgan` trains): see ARCHITECTURES above dcgan_generator.
 
     The keyword arguments switch on the techniques of the module docstring (all off by default):
-    real_label and ema_decay / ema_warmup (GAN), spectral_norm and discriminator_dropout
-    (dcgan_discriminator), generator_width (dcgan_generator's width).
+    real_label and ema_decay / ema_warmup / ema_batch_norm (GAN), spectral_norm and
+    discriminator_dropout (dcgan_discriminator), generator_width (dcgan_generator's width).
     """
     generator = dcgan_generator(latent_dim, width=generator_width, architecture=architecture)
     discriminator = dcgan_discriminator(discriminator_dropout, spectral_norm, architecture)
@@ -408,4 +439,5 @@ def dcgan(latent_dim=100, k=1, generator_loss="non-saturating", *, architecture=
     generator.apply(dcgan_init)
     discriminator.apply(dcgan_init)
     return GAN(generator, discriminator, latent_dim, "normal", k, generator_loss,
-               real_label=real_label, ema_decay=ema_decay, ema_warmup=ema_warmup)
+               real_label=real_label, ema_decay=ema_decay, ema_warmup=ema_warmup,
+               ema_batch_norm=ema_batch_norm)
