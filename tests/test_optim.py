@@ -93,12 +93,59 @@ def test_sgd_matches_numpy_restatement_over_several_steps(name):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
 
 
+@pytest.fixture
+def adam_kernel_calls(monkeypatch):
+    """The calls of the numba backend's fused Adam kernel, counted (it still runs)."""
+    from tinygen.kernels import numba_conv
+    calls = []
+    fused = numba_conv.adam_update
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return fused(*args)
+
+    monkeypatch.setattr(numba_conv, "adam_update", counted)
+    return calls
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("name", ADAM_CASES)
-def test_adam_matches_numpy_restatement_over_several_steps(name):
+def test_adam_matches_numpy_restatement_over_several_steps(name, backend, adam_kernel_calls):
+    """numpy: NumPy's ten passes; numba: the fused kernel (kernels/numba_optim.py)."""
     p = param(P0)
-    history = run(optim.Adam([p], **ADAM_CASES[name]), [p])
+    with tg.backend.use(backend):
+        history = run(optim.Adam([p], **ADAM_CASES[name]), [p])
     for (got,), want in zip(history, adam_reference(P0, STEPS, **ADAM_CASES[name])):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert len(adam_kernel_calls) == (STEPS if backend == "numba" else 0)
+
+
+def test_the_fused_adam_equals_numpys_in_float32_and_skips_arrays_it_cannot_walk(
+        adam_kernel_calls):
+    """float32: the two paths round differently (float64 inside the kernel), by an ulp or so.
+    A parameter whose array is not C-contiguous goes through NumPy's passes."""
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((64, 33)).astype(np.float32)
+    results = {}
+    for backend in ("numpy", "numba"):
+        p = param(p0, dtype=tg.float32)
+        opt = optim.Adam([p], lr=1e-3, betas=(0.5, 0.999), weight_decay=0.01)
+        with tg.backend.use(backend):
+            for t in range(5):
+                set_grad(p, grad_at(p.data, t).astype(np.float32))
+                opt.step()
+        assert p.dtype == np.float32 and opt.state[p]["exp_avg"].dtype == np.float32
+        results[backend] = p.data.copy()
+    assert len(adam_kernel_calls) == 5
+    np.testing.assert_allclose(results["numba"], results["numpy"], rtol=1e-6, atol=1e-7)
+    transposed = param(p0.T, dtype=tg.float32)  # a view in Fortran order
+    transposed.data = np.array(p0.T, order="F")  # a copy: p0 itself stays as it is
+    opt = optim.Adam([transposed], lr=1e-3)
+    set_grad(transposed, np.ones_like(p0.T))
+    with tg.backend.use("numba"):
+        opt.step()
+    assert len(adam_kernel_calls) == 5  # not the kernel
+    np.testing.assert_allclose(transposed.data, p0.T - 1e-3, rtol=1e-5)  # Adam's first step
 
 
 def test_float32_parameters_keep_float32_and_match_the_float64_restatement():
@@ -474,3 +521,23 @@ def test_five_steps_match_torch_optim(kind, options):
         tp.grad = torch.from_numpy(grad_at(tp.detach().numpy(), t))
         topt.step()
         np.testing.assert_allclose(history[t][0], tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_adam_in_float32_stays_within_1e6_of_torch_adam(backend):
+    """Both paths against torch.optim.Adam (float32, DCGAN's betas, weight decay), 20 steps."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal((50, 40)).astype(np.float32)
+    grads = rng.standard_normal((20, 50, 40)).astype(np.float32)
+    ours = param(p0, dtype=tg.float32)
+    theirs = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = optim.Adam([ours], lr=2e-3, betas=(0.5, 0.999), weight_decay=0.01)
+    their_opt = torch.optim.Adam([theirs], lr=2e-3, betas=(0.5, 0.999), weight_decay=0.01)
+    with tg.backend.use(backend):
+        for g in grads:
+            set_grad(ours, g)
+            opt.step()
+            theirs.grad = torch.from_numpy(g)
+            their_opt.step()
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-6, atol=1e-6)

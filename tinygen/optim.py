@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .autograd import enable_grad, no_grad
+from .ops.fused import kernels_with
 from .tensor import Tensor, as_tensor
 
 
@@ -273,6 +274,13 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(p.data)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        step_size = group["lr"] / (1 - beta1**t)
+        fused = kernels_with("adam_update")
+        if fused is not None and _one_contiguous_layout(p.data, grad, m, v):
+            # the same formula in one pass (kernels/numba_optim.py)
+            fused.adam_update(p.data, grad, m, v, beta1, beta2, step_size,
+                              math.sqrt(1 - beta2**t), group["eps"], group["weight_decay"])
+            return
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * p.data  # g <- g + wd * p
         m *= beta1  # m <- b1 m + (1 - b1) g
@@ -280,10 +288,17 @@ class Adam(Optimizer):
         v *= beta2  # v <- b2 v + (1 - b2) g^2
         v += (1 - beta2) * np.square(grad)
         # p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
-        step_size = group["lr"] / (1 - beta1**t)
         step = np.sqrt(v)  # one temporary, updated in place (this runs for every parameter)
         step /= math.sqrt(1 - beta2**t)
         step += group["eps"]
         np.divide(m, step, out=step)
         step *= step_size
         p.data -= step
+
+
+def _one_contiguous_layout(*arrays):
+    """True when the arrays are NumPy arrays of one shape and dtype, all C-contiguous (a fused
+    kernel may then walk them as flat vectors in step)."""
+    first = arrays[0]
+    return all(type(a) is np.ndarray and a.shape == first.shape and a.dtype == first.dtype
+               and a.flags.c_contiguous for a in arrays)

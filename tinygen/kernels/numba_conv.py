@@ -269,3 +269,4 @@ from .numba_fused import (  # noqa: E402, F401
     leaky_relu_backward,
     scale_shift,
 )
+from .numba_optim import adam_update  # noqa: E402, F401  (tinygen.optim.Adam looks for it)
