@@ -24,8 +24,8 @@ A run lasts --epochs, or, with --minutes, the steps tinygen takes in that time: 
 --ms-per-step 685 trains 1,313 steps (15 minutes at tinygen's 685 ms per step, measured by
 bench/dcgan_recipe.py --steps) and scores after 437, 875 and 1,313, a time-quality curve in
 tinygen's minutes.
-At each --score-at epoch (or --minutes mark), N samples (--n) from the eval-mode G are scored against the MNIST test
-set: FID (tinygen.mnist_classifier.fid) and the MNIST score. Three ways of setting G's batch norm
+At each --score-at epoch (or --minutes mark), N samples (--n) from the eval-mode G are scored
+against the MNIST test set: FID (tinygen.mnist_classifier.fid) and the MNIST score. Three ways of setting G's batch norm
 statistics for sampling are scored side by side, since a moving average of the weights does not
 come with matching running statistics:
     live    the trained G with its running statistics (what tinygen samples from without EMA)
@@ -123,7 +123,8 @@ def build(torch, opts):
         features = 256 * 49
     layers.append(nn.Flatten())
     if architecture == "infogan":
-        layers += [weighted(nn.Linear(features, 1024)), *normalised_activation(1024, nn.BatchNorm1d)]
+        layers += [weighted(nn.Linear(features, 1024)),
+                   *normalised_activation(1024, nn.BatchNorm1d)]
         features = 1024
     D = nn.Sequential(*layers, weighted(nn.Linear(features, 1)))
     for module in [*G.modules(), *D.modules()]:  # tinygen.models.dcgan_init

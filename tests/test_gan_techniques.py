@@ -16,7 +16,6 @@ from tinygen import nn
 from tinygen.data import toy
 from tinygen.data.loader import DataLoader
 from tinygen.ema import ExponentialMovingAverage, update_batch_norm
-from tinygen.models import gan as gan_module
 from tinygen.models import (
     GAN,
     dcgan,
@@ -27,6 +26,7 @@ from tinygen.models import (
     mlp_gan,
     mlp_generator,
 )
+from tinygen.models import gan as gan_module
 from tinygen.nn.spectral_norm import spectral_normalize, weight_matrix
 from tinygen.train import fit
 
@@ -83,6 +83,35 @@ def test_the_ema_follows_the_numpy_recursion_and_copies_buffers(warmup):
         np.testing.assert_array_equal(b.data, b_model.data, err_msg=name)  # copied, not averaged
     assert int(ema.n_averaged.data) == 5 and ema.n_averaged.dtype == np.int64
     assert not any(p.requires_grad for p in ema.parameters())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_numba_backends_one_pass_ema_equals_numpys_passes(dtype, monkeypatch):
+    from tinygen.kernels import numba_conv
+    calls = []
+    fused = numba_conv.ema_update
+
+    def counted(averaged, current, decay):
+        calls.append(averaged.shape)
+        fused(averaged, current, decay)
+
+    monkeypatch.setattr(numba_conv, "ema_update", counted)
+    results = {}
+    for backend in ("numpy", "numba"):
+        tg.manual_seed(0)
+        model = small_generator().to(dtype)
+        ema = ExponentialMovingAverage(model, decay=0.9)
+        rng = np.random.default_rng(1)
+        with tg.backend.use(backend):
+            for _ in range(4):
+                for p in model.parameters():
+                    p.data += rng.standard_normal(p.shape).astype(dtype)
+                ema.update(model)
+        results[backend] = snapshot(ema.module)
+    assert len(calls) == 3 * len(list(model.parameters()))  # updates 2 to 4 (1 copies)
+    for name, value in results["numpy"].items():
+        np.testing.assert_allclose(results["numba"][name], value,
+                                   rtol=1e-12 if dtype == "float64" else 1e-6, err_msg=name)
 
 
 def test_the_ema_starts_as_a_copy_and_refuses_another_architecture():

@@ -123,7 +123,8 @@ def test_adam_matches_numpy_restatement_over_several_steps(name, backend, adam_k
 def test_the_fused_adam_equals_numpys_in_float32_and_skips_arrays_it_cannot_walk(
         adam_kernel_calls):
     """float32: the two paths round differently (float64 inside the kernel), by an ulp or so.
-    A parameter whose array is not C-contiguous goes through NumPy's passes."""
+    A gradient in another order is copied into C order for the kernel; a parameter whose array
+    is not C-contiguous goes through NumPy's passes."""
     rng = np.random.default_rng(0)
     p0 = rng.standard_normal((64, 33)).astype(np.float32)
     results = {}
@@ -138,14 +139,21 @@ def test_the_fused_adam_equals_numpys_in_float32_and_skips_arrays_it_cannot_walk
         results[backend] = p.data.copy()
     assert len(adam_kernel_calls) == 5
     np.testing.assert_allclose(results["numba"], results["numpy"], rtol=1e-6, atol=1e-7)
+    p = param(p0, dtype=tg.float32)  # a C-ordered parameter, its gradient in Fortran order (as a
+    opt = optim.Adam([p], lr=1e-3)   # Linear layer's weight gradient arrives): the kernel runs
+    p.grad = tg.tensor(np.asfortranarray(np.ones_like(p0)), dtype=tg.float32)
+    with tg.backend.use("numba"):
+        opt.step()
+    assert len(adam_kernel_calls) == 6
+    np.testing.assert_allclose(p.data, p0 - 1e-3, rtol=1e-5, atol=1e-7)  # step 1: lr * sign(g)
     transposed = param(p0.T, dtype=tg.float32)  # a view in Fortran order
     transposed.data = np.array(p0.T, order="F")  # a copy: p0 itself stays as it is
     opt = optim.Adam([transposed], lr=1e-3)
     set_grad(transposed, np.ones_like(p0.T))
     with tg.backend.use("numba"):
         opt.step()
-    assert len(adam_kernel_calls) == 5  # not the kernel
-    np.testing.assert_allclose(transposed.data, p0.T - 1e-3, rtol=1e-5)  # Adam's first step
+    assert len(adam_kernel_calls) == 6  # not the kernel
+    np.testing.assert_allclose(transposed.data, p0.T - 1e-3, rtol=1e-5, atol=1e-7)
 
 
 def test_float32_parameters_keep_float32_and_match_the_float64_restatement():

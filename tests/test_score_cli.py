@@ -290,3 +290,22 @@ def test_a_little_round_off_outside_0_1_is_accepted(tmp_path, capsys):
     writer(samples=x)(path)
     assert cli.main(["score", str(path), "--data", "bundled"]) == 0
     scores(capsys.readouterr().out)
+
+
+def test_a_dcgan_checkpoint_of_the_classic_network_still_samples(folder, tmp_path, capsys):
+    """`tinygen train dcgan` trained the classic network before issue 23: such a checkpoint is
+    sampled with today's dcgan-classic recipe, and the command says so."""
+    tg.manual_seed(1)
+    classic = cli.RECIPES["dcgan-classic"].build()
+    path = tmp_path / "old-dcgan.npz"
+    save({"recipe": "dcgan", "model": classic.state_dict()}, path)
+    out = tmp_path / "old.png"
+    assert cli.main(["sample", str(path), "--n", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "today's 'dcgan-classic' recipe" in printed and "4 samples from dcgan" in printed
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    broken = dict(classic.state_dict())
+    broken.pop("generator.0.weight")
+    save({"recipe": "dcgan", "model": broken}, path)
+    assert cli.main(["sample", str(path), "--out", str(out)]) == 2
+    one_line_error(capsys, "does not fit today's 'dcgan' recipe", "missing keys")

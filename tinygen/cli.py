@@ -122,11 +122,20 @@ RECIPES = {
         epochs=30, lr=8e-4, batch_size=64, pixels=symmetric_vectors, adversarial=True,
         description="MLP GAN 100-256-512-784 / 784-512-256-1, k = 1, non-saturating"),
     "dcgan": Recipe(
-        # lr 8e-4, four times the paper's 2e-4: the one technique of bench/dcgan_recipe.py's
-        # ablation that measured well (lesson 13, "A better recipe, measured"); 6 epochs took
-        # 11 min 9 s on a 2-core CPU with the numba backend (FID 182, MNIST score 7.47)
+        # measured: lesson 13 ("More capacity, against the rule") and ARCHITECTURE.md
+        lambda: models.dcgan(100, architecture="infogan", ema_decay=0.999, ema_warmup=True,
+                             ema_batch_norm="recompute"),
+        epochs=3, lr=1e-3, lr_discriminator=2e-4, batch_size=128, pixels=symmetric_images,
+        adversarial=True,
+        description="DCGAN with a fully connected layer of 1,024 on each side (InfoGAN's MNIST "
+                    "network), Adam G 1e-3 / D 2e-4, beta1 0.5, batch 128; samples from G's "
+                    "moving average"),
+    "dcgan-classic": Recipe(
+        # the notes' rules to the letter (lesson 13's first network), the default until the
+        # capacity screen of issue 23: see ARCHITECTURE.md
         lambda: models.dcgan(100), epochs=6, lr=8e-4, batch_size=64, pixels=symmetric_images,
-        adversarial=True, description="DCGAN (transposed convs, batch norm, Adam 8e-4, beta1 0.5)"),
+        adversarial=True,
+        description="DCGAN, two (transposed) convs on each side, Adam 8e-4, beta1 0.5"),
 }
 
 
@@ -353,6 +362,29 @@ def train(args):
     print(f"done: {', '.join(written)} in {out}")
 
 
+# Recipes whose network changed, and the name the old network goes by now: a checkpoint of the
+# old network still samples (`tinygen train dcgan` trained the classic DCGAN until issue 23).
+RENAMED_RECIPES = {"dcgan": "dcgan-classic"}
+
+
+def _model_of_renamed_recipe(name, weights, path, error):
+    """(model, recipe) of the recipe that took over the old network of `name`, if the weights fit
+    it; CommandError otherwise (the error of loading them into today's `name`)."""
+    old_name = RENAMED_RECIPES.get(name)
+    if old_name is not None:
+        model = RECIPES[old_name].build()
+        try:
+            model.load_state_dict(weights)
+        except ValueError:
+            pass
+        else:
+            print(f"{path} holds the network that `tinygen train {name}` trained before it "
+                  f"changed, today's '{old_name}' recipe: sampling from that")
+            return model, RECIPES[old_name]
+    raise CommandError(f"{path} does not fit today's '{name}' recipe (was it written by another "
+                       f"version of tinygen?): {error}") from None
+
+
 SAMPLE_FORMATS = (".png", ".npz")  # `tinygen sample --out`: a picture, or the raw samples
 SAMPLES_KEY = "samples"  # the array of a samples .npz: float32 (N, 1, 28, 28) in [0, 1]
 _SAMPLE_CHUNK = 1000  # images generated at a time for a .npz (bounded memory)
@@ -403,8 +435,7 @@ def sample(args):
     try:
         model.load_state_dict(state["model"])
     except ValueError as error:
-        raise CommandError(f"{args.checkpoint} does not fit today's '{name}' recipe "
-                           f"(was it written by another version of tinygen?): {error}") from None
+        model, recipe = _model_of_renamed_recipe(name, state["model"], args.checkpoint, error)
     model.eval()
     if suffix == ".npz":
         if not hasattr(model, "sample"):

@@ -35,6 +35,8 @@ import numpy as np
 from .autograd import no_grad
 from .nn.layers import BatchNorm1d, BatchNorm2d
 from .nn.module import Module
+from .ops.fused import kernels_with
+from .optim import one_contiguous_layout
 
 
 class ExponentialMovingAverage(Module):
@@ -73,9 +75,12 @@ class ExponentialMovingAverage(Module):
         """Average model's parameters in (the first update copies them); copy its buffers."""
         first = int(self.n_averaged.data) == 0
         decay = self.current_decay()
+        fused = kernels_with("ema_update")  # the same rule in one pass (kernels/numba_optim.py)
         for averaged, current in _pairs(self.module.parameters(), model.parameters(), "parameters"):
             if first:
                 averaged.data[...] = current.data
+            elif fused is not None and one_contiguous_layout(averaged.data, current.data):
+                fused.ema_update(averaged.data, current.data, decay)
             else:
                 averaged.data *= decay  # ema <- decay * ema + (1 - decay) * w
                 averaged.data += (1 - decay) * current.data

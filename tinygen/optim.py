@@ -276,8 +276,10 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         step_size = group["lr"] / (1 - beta1**t)
         fused = kernels_with("adam_update")
-        if fused is not None and _one_contiguous_layout(p.data, grad, m, v):
-            # the same formula in one pass (kernels/numba_optim.py)
+        if fused is not None and one_contiguous_layout(p.data, m, v):
+            # the same formula in one pass (kernels/numba_optim.py). A Linear layer's weight
+            # gradient arrives transposed (the backward of W.T): one copy puts it in order.
+            grad = np.ascontiguousarray(grad)
             fused.adam_update(p.data, grad, m, v, beta1, beta2, step_size,
                               math.sqrt(1 - beta2**t), group["eps"], group["weight_decay"])
             return
@@ -296,9 +298,9 @@ class Adam(Optimizer):
         p.data -= step
 
 
-def _one_contiguous_layout(*arrays):
+def one_contiguous_layout(*arrays):
     """True when the arrays are NumPy arrays of one shape and dtype, all C-contiguous (a fused
-    kernel may then walk them as flat vectors in step)."""
+    kernel may then walk them as flat vectors in step; the moments are made like the parameter)."""
     first = arrays[0]
     return all(type(a) is np.ndarray and a.shape == first.shape and a.dtype == first.dtype
                and a.flags.c_contiguous for a in arrays)

@@ -269,4 +269,5 @@ from .numba_fused import (  # noqa: E402, F401
     leaky_relu_backward,
     scale_shift,
 )
-from .numba_optim import adam_update  # noqa: E402, F401  (tinygen.optim.Adam looks for it)
+# tinygen.optim.Adam and tinygen.ema look for these
+from .numba_optim import adam_update, ema_update  # noqa: E402, F401

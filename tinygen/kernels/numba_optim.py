@@ -1,4 +1,4 @@
-"""Adam's update as one parallel pass over a parameter, for the numba backend.
+"""Adam's update, and a moving average's, as one parallel pass over a parameter (numba backend).
 
 tinygen/optim.py writes Adam's step with NumPy: about ten passes over every parameter (scale m,
 add, square g, scale v, add, square root, divide, ...), each reading and writing the whole array.
@@ -14,6 +14,11 @@ This kernel reads p, g, m and v once and writes p, m and v once, element by elem
     arranged as PyTorch arranges it. p, g, m and v are C-contiguous arrays of one shape and dtype
     (tinygen.optim.Adam checks, and uses NumPy otherwise); the arithmetic runs in float64 and is
     rounded to the parameter's dtype once per stored value.
+
+    ema_update(averaged, current, decay)
+        averaged_i <- decay averaged_i + (1 - decay) current_i
+    tinygen.ema.ExponentialMovingAverage.update's rule, in one pass instead of three (arrays as
+    for adam_update).
 """
 import numpy as np
 from numba import njit, prange
@@ -34,3 +39,14 @@ def adam_update(p, g, m, v, beta1, beta2, step_size, bias2_sqrt, eps, weight_dec
     """Adam's step on p, m and v in place (see the module docstring)."""
     _adam_flat(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(beta1),
                float(beta2), float(step_size), float(bias2_sqrt), float(eps), float(weight_decay))
+
+
+@njit(parallel=True, cache=True)
+def _ema_flat(averaged, current, decay):
+    for i in prange(averaged.size):
+        averaged[i] = decay * averaged[i] + (1.0 - decay) * current[i]
+
+
+def ema_update(averaged, current, decay):
+    """averaged <- decay * averaged + (1 - decay) * current, in place (see the docstring)."""
+    _ema_flat(averaged.reshape(-1), current.reshape(-1), float(decay))

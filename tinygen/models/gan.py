@@ -244,11 +244,13 @@ class GAN(nn.Module):
 
 
 def _grad_norm(module):
-    """sqrt(sum of squared gradients) over a module's parameters."""
+    """sqrt(sum of squared gradients) over a module's parameters, summed in float64 (einsum casts
+    a block at a time, without a float64 copy of the whole gradient)."""
     total = 0.0
     for p in module.parameters():
         if p.grad is not None:
-            total += float(np.sum(np.square(p.grad.data, dtype=np.float64)))
+            g = p.grad.data.reshape(-1)
+            total += float(np.einsum("i,i->", g, g, dtype=np.float64))
     return math.sqrt(total)
 
 
@@ -401,7 +403,8 @@ def dcgan_discriminator(dropout=0.0, spectral_norm=False, architecture="classic"
         features = 256 * 7 * 7
     layers.append(nn.Flatten())
     if architecture == "infogan":
-        layers += [weighted(nn.Linear(features, 1024)), *normalised_activation(1024, nn.BatchNorm1d)]
+        layers += [weighted(nn.Linear(features, 1024)),
+                   *normalised_activation(1024, nn.BatchNorm1d)]
         features = 1024
     layers.append(weighted(nn.Linear(features, 1)))
     return nn.Sequential(*layers)
