@@ -25,9 +25,9 @@ A run lasts --epochs, or, with --minutes, the steps tinygen takes in that time: 
 bench/dcgan_recipe.py --steps) and scores after 437, 875 and 1,313, a time-quality curve in
 tinygen's minutes.
 At each --score-at epoch (or --minutes mark), N samples (--n) from the eval-mode G are scored
-against the MNIST test set: FID (tinygen.mnist_classifier.fid) and the MNIST score. Three ways of setting G's batch norm
-statistics for sampling are scored side by side, since a moving average of the weights does not
-come with matching running statistics:
+against the MNIST test set: FID (tinygen.mnist_classifier.fid), the MNIST score, and the rarest
+digit's share. Three ways of setting G's batch norm statistics for sampling are scored side by
+side, since a moving average of the weights does not come with matching running statistics:
     live    the trained G with its running statistics (what tinygen samples from without EMA)
     ema     the averaged G with the live G's running statistics copied (tinygen.ema's rule)
     ema+bn  the averaged G with its statistics recomputed: 20 batches of 500 z in train mode,

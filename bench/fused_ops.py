@@ -10,6 +10,10 @@ batch 64 (float32):
     BatchNorm2d(128)   train   D's third layer        (64, 128, 7, 7)
     BatchNorm2d(128)   eval    the same, sampling     (64, 128, 7, 7), forward only (no_grad)
     LeakyReLU(0.2)             D's first activation   (64, 64, 14, 14)
+and the updates of the infogan DCGAN's largest weight (1024, 6272), float32, numpy's passes
+against the numba kernels of tinygen/kernels/numba_optim.py:
+    Adam step                  optim.Adam (DCGAN's betas), one step
+    EMA update                 ema.ExponentialMovingAverage.update, decay 0.999
 Before timing, each pair is checked equal (float32, rtol 1e-5). Medians of interleaved blocks;
 ratios fused / composite.
 
@@ -54,6 +58,43 @@ def make_call(backend, module, x, upstream, training):
     return call
 
 
+UPDATE_SHAPE = (1024, 6272)  # the infogan DCGAN's D.6.weight
+
+
+def update_calls(rng):
+    """name -> {backend: a call making one Adam step / EMA update on its own copy} of one large
+    weight, and the check that both backends' first calls agree."""
+    from tinygen.ema import ExponentialMovingAverage
+    w0 = rng.standard_normal(UPDATE_SHAPE).astype(np.float32)
+    grad = rng.standard_normal(UPDATE_SHAPE).astype(np.float32)
+    calls = {"Adam step": {}, "EMA update": {}}
+    for backend in ("numpy", "numba"):
+        p = tg.tensor(w0, requires_grad=True)
+        p.grad = tg.tensor(grad)
+        adam = tg.optim.Adam([p], lr=1e-3, betas=(0.5, 0.999))
+        model = nn.Linear(*UPDATE_SHAPE[::-1], bias=False)
+        model.weight.data[...] = w0
+        ema = ExponentialMovingAverage(model, decay=0.999)
+        ema.update(model)  # the first update copies; the timed ones average
+
+        def adam_step(backend=backend, adam=adam, p=p):
+            with tg.backend.use(backend):
+                adam.step()
+            return p.data
+
+        def ema_update(backend=backend, ema=ema, model=model):
+            with tg.backend.use(backend):
+                ema.update(model)
+            return ema.module.weight.data
+
+        calls["Adam step"][backend] = adam_step
+        calls["EMA update"][backend] = ema_update
+    for name, pair in calls.items():
+        np.testing.assert_allclose(pair["numba"](), pair["numpy"](), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    return calls
+
+
 def main():
     quick = os.environ.get("TINYGEN_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,6 +119,9 @@ def main():
                                            err_msg=name)
         seconds = interleaved_medians(calls, args.blocks, args.repeats)
         rows.append((name, shape, seconds["numpy"] * 1e3, seconds["numba"] * 1e3))
+    for name, calls in update_calls(rng).items():
+        seconds = interleaved_medians(calls, args.blocks, args.repeats)
+        rows.append((name, UPDATE_SHAPE, seconds["numpy"] * 1e3, seconds["numba"] * 1e3))
 
     print(f"Fused numba ops vs the composites, float32, forward + backward through autograd "
           f"(eval: forward under no_grad); median of {args.blocks} blocks x {args.repeats} calls")

@@ -36,7 +36,13 @@ import tinygen as tg  # noqa: E402
 from tinygen import nn, plot  # noqa: E402
 from tinygen.data import DataLoader, to_symmetric  # noqa: E402
 from tinygen.metrics import jensen_shannon, optimal_discriminator  # noqa: E402
-from tinygen.mnist_classifier import fid, predict, real_floor  # noqa: E402
+from tinygen.mnist_classifier import (  # noqa: E402
+    UNDER_REPRESENTED,
+    fid,
+    predict,
+    real_floor,
+    under_represented,
+)
 from tinygen.models import GAN, gan_optimizers, mlp_discriminator, mlp_generator  # noqa: E402
 
 from course import QUICK, figure, mnist, pick  # noqa: E402
@@ -643,9 +649,14 @@ else:
     fid_floor = real_floor(n=N_FID)["fid"]
 print(f"FID of {N_FID} GAN samples vs {len(reference)} test digits: {fid_model:.1f}")
 print(f"FID of {N_FID} real training digits vs the same (the floor): {fid_floor:.1f}")
-shares = np.bincount(predict(fakes, value_range=(-1, 1)), minlength=10) / N_FID
+counts = np.bincount(predict(fakes, value_range=(-1, 1)), minlength=10)
+test_counts = np.bincount(predict(reference), minlength=10)
+shares = counts / N_FID
 print("the classifier's digit for the GAN samples (share of each, ideally about 0.10):")
 print("  " + "  ".join(f"{d}: {s:.2f}" for d, s in enumerate(shares)))
+rare = under_represented(counts, test_counts)  # as `tinygen score` names them
+print(f"under-represented (below {UNDER_REPRESENTED:.2f} of their share among the test digits): "
+      + (" ".join(map(str, rare)) or "none"))
 
 # %% [markdown]
 # The FID stays far above the real-digit floor: a few minutes of an MLP GAN give digits that are

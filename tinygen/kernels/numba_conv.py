@@ -261,7 +261,8 @@ def conv2d_grad_weight_from_windows(cols, gy, w_shape):
     return np.ascontiguousarray(gw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
-# The numba backend's fused kernels (tinygen/ops/fused.py looks for them).
+# The numba backend's fused kernels: tinygen/ops/fused.py looks for the first five,
+# tinygen.optim.Adam and tinygen.ema for the last two.
 from .numba_fused import (  # noqa: E402, F401
     batch_norm_train,
     batch_norm_train_backward,
@@ -269,5 +270,4 @@ from .numba_fused import (  # noqa: E402, F401
     leaky_relu_backward,
     scale_shift,
 )
-# tinygen.optim.Adam and tinygen.ema look for these
 from .numba_optim import adam_update, ema_update  # noqa: E402, F401
