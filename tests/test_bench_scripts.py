@@ -49,3 +49,50 @@ def test_torch_recipe_screen_runs_in_quick_mode_with_its_classifier_check():
     assert "check: the torch copy of tinygen's classifier gives its features" in result.stdout
     for kind in ("live", "ema", "ema+bn"):
         assert f" {kind} " in result.stdout
+
+
+def test_torch_recipe_screen_trains_the_architectures_by_tinygens_minutes():
+    pytest.importorskip("torch")
+    env = dict(os.environ, TINYGEN_QUICK="1")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "dcgan_recipe_torch.py"), "--variants", "deep+infolr",
+         "infogan+lr4x+b128+emawarm", "--minutes", "1", "2", "--ms-per-step", "500"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for variant in ("deep+infolr", "infogan+lr4x+b128+emawarm"):
+        for mark, steps in (("1 min", 4), ("2 min", 8)):  # quick: 4 steps a minute
+            assert f"{variant:28s} seed 0    {mark} ({steps:5d} steps)" in result.stdout
+
+
+@pytest.mark.parametrize("architecture", ["classic", "deep", "infogan"])
+def test_the_torch_copies_of_the_architectures_compute_what_tinygens_do(architecture):
+    """bench/dcgan_recipe_torch.py's networks take tinygen's state_dict as it is (strict) and
+    give the same images and logits, so its screen measures tinygen's models."""
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(BENCH))
+    try:
+        import dcgan_recipe_torch
+    finally:
+        sys.path.remove(str(BENCH))
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen import models
+    tg.manual_seed(0)
+    ours = models.dcgan(100, architecture=architecture)
+    variant = "baseline" if architecture == "classic" else architecture
+    G, D = dcgan_recipe_torch.build(torch, dcgan_recipe_torch.options(variant))
+    G.load_state_dict({k: torch.from_numpy(np.array(v))
+                       for k, v in ours.generator.state_dict().items()})
+    D.load_state_dict({k: torch.from_numpy(np.array(v))
+                       for k, v in ours.discriminator.state_dict().items()})
+    ours.eval()
+    G.eval()
+    D.eval()
+    z = np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32)
+    with tg.no_grad(), torch.no_grad():
+        images = ours.generator(tg.tensor(z)).numpy()
+        np.testing.assert_allclose(G(torch.from_numpy(z)).numpy(), images, rtol=1e-4, atol=1e-5)
+        logits = ours.discriminator(tg.tensor(images)).numpy()
+        np.testing.assert_allclose(D(torch.from_numpy(images)).numpy(), logits, rtol=1e-4,
+                                   atol=1e-5)
