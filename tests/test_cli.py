@@ -172,3 +172,24 @@ def test_likelihood_is_refused_for_a_recipe_without_one(tmp_path, capsys):
 def test_the_bernoulli_likelihood_is_the_vae_recipe_itself():
     assert cli.recipe_for("vae", "bernoulli") is cli.RECIPES["vae"]
     assert cli.recipe_for("vae") is cli.RECIPES["vae"]
+
+
+@pytest.mark.parametrize("lr_option, expected", [([], (3e-4, 1e-4)), (["--lr", "5e-4"],
+                                                                     (5e-4, 5e-4))])
+def test_a_gan_recipe_gives_each_player_its_rate_and_lr_sets_both(lr_option, expected, tmp_path,
+                                                                   monkeypatch):
+    """Recipe.lr is G's rate and lr_discriminator D's (the dcgan recipe: 1e-3 and 2e-4); --lr
+    sets both. Read back from the checkpoint's optimizers, and kept for --resume."""
+    import dataclasses
+
+    from tinygen.checkpoint import load
+    recipe = dataclasses.replace(cli.RECIPES["gan"], lr=3e-4, lr_discriminator=1e-4)
+    monkeypatch.setitem(cli.RECIPES, "gan", recipe)
+    out = tmp_path / "gan"
+    assert cli.main(["train", "gan", "--quick", "--data", "bundled", "--out", str(out),
+                     "--no-progress", *lr_option]) == 0
+    state = load(str(out / "checkpoint.npz"))
+    rates = tuple(state["optimizer"][player]["param_groups"][0]["lr"]
+                  for player in ("generator", "discriminator"))
+    assert rates == expected
+    assert state["run"]["lr_discriminator"] == (None if lr_option else 1e-4)

@@ -583,7 +583,8 @@ def build_parser():
     p.add_argument("model", choices=sorted(RECIPES), help="which model")
     p.add_argument("--epochs", type=int, help="default: the model's recipe (1 with --quick)")
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
+    p.add_argument("--lr", type=float,
+                   help="Adam's learning rate, both players' for a GAN (default: the recipe's)")
     p.add_argument("--likelihood", choices=LIKELIHOODS,
                    help="the decoder's p(x|z), for the vae: bernoulli (the default) or gaussian "
                         "(a mean and a log-variance per pixel, trained on dequantised pixels)")

@@ -6,7 +6,7 @@ On the 13.2M-parameter infogan DCGAN that was a quarter of a training step (issu
 This kernel reads p, g, m and v once and writes p, m and v once, element by element:
 
     adam_update(p, g, m, v, beta1, beta2, step_size, bias2_sqrt, eps, weight_decay)
-        g_i <- g_i + weight_decay * p_i
+        g_i <- g_i + weight_decay * p_i       (where weight_decay is not 0)
         m_i <- beta1 m_i + (1 - beta1) g_i
         v_i <- beta2 v_i + (1 - beta2) g_i^2
         p_i <- p_i - step_size * m_i / (sqrt(v_i) / bias2_sqrt + eps)
@@ -27,7 +27,9 @@ from numba import njit, prange
 @njit(parallel=True, cache=True)
 def _adam_flat(p, g, m, v, beta1, beta2, step_size, bias2_sqrt, eps, weight_decay):
     for i in prange(p.size):
-        grad = g[i] + weight_decay * p[i]
+        grad = g[i]
+        if weight_decay != 0.0:  # skipped at 0, as NumPy's path does (0 * inf would be NaN)
+            grad += weight_decay * p[i]
         m_i = beta1 * m[i] + (1.0 - beta1) * grad
         v_i = beta2 * v[i] + (1.0 - beta2) * grad * grad
         m[i] = m_i
