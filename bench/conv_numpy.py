@@ -122,8 +122,13 @@ def main():
     results = {what: calls["tinygen", what]() for what in KERNEL_NAMES}
     assert results["forward"].shape == y.shape and results["forward"].dtype == np.float32
     auto_gx, auto_gw = calls["tinygen", "autograd"]()
-    np.testing.assert_allclose(auto_gx, results["grad_input"], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(auto_gw, results["grad_weight"], rtol=1e-6, atol=1e-6)
+    # The op may take another route to the same gradient (the weight gradient from the kept
+    # window matrix), which sums in another order: float32 rounding, relative to the largest
+    # entry (an absolute 1e-6 is below float32's resolution for entries of ~40; it failed on an
+    # AMD EPYC's BLAS by 4e-5).
+    for got, expected in ((auto_gx, results["grad_input"]), (auto_gw, results["grad_weight"])):
+        scale = max(float(np.abs(expected).max()), 1.0)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * scale)
     checks = "adjoint identity (float64) ok, autograd == kernels ok"
 
     if torch is not None:
