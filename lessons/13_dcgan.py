@@ -557,7 +557,8 @@ print(f"sigma by 20 power-iteration steps {sigma_power:.4f}, by the SVD {sigma_s
 # whole $7 \times 7$ grid of features at once: on a $28 \times 28$ image, "anywhere" is only
 # 49 places, so the weight sharing the rule buys saves little, and the global view it gives
 # up is what a digit's shape needs (a 7 is a 7 because of how its two strokes meet). With
-# just two convolutions per side, the rule costs more capacity than it saves.
+# just two convolutions per side, the rule may cost more capacity than it saves: a claim to
+# measure, not to take on trust.
 #
 # Each network now trains for **the same number of seconds** as the classic run above, at the
 # rates `tinygen train dcgan` uses for it, and the three are scored alike. The digits the
@@ -803,3 +804,8 @@ print(f"elapsed {time.perf_counter() - started:.0f} s")
 #    `models.dcgan(latent_dim, ema_decay=0.999, ema_warmup=True)`. After 1,500 steps, which
 #    ones beat the run above, and by more than the difference between two seeds
 #    (`tg.manual_seed(1)` at the top)?
+# 7. **The moving average's statistics.** In `CAPACITY_RUNS`, give the infogan network
+#    `ema_batch_norm="copy"` (G's running statistics, PyTorch's `AveragedModel` rule) instead of
+#    `"recompute"`, and then `ema_decay=None` (no average: the live G). Which of the three scores
+#    best after the same seconds, and does the gap grow or shrink when the networks train twice
+#    as long (`TimeBudget(endless(contender_loader), 2 * train_seconds)`)?
