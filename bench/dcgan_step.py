@@ -77,7 +77,7 @@ def build(layers, architecture="classic"):
     return dcgan_recipe_torch.build(torch, dcgan_recipe_torch.options(variant))
 
 
-def starting_point(batch, architecture):
+def starting_point(batch, architecture="classic"):
     """The fixed batch of real images and noise, and one initialisation of G and D (PyTorch's
     default rules) as state dicts, shared by every copy: -> real, z, g_state, d_state."""
     rng = np.random.default_rng(0)
@@ -91,7 +91,7 @@ def starting_point(batch, architecture):
 class TinygenGAN:
     """Models and optimizers in tinygen, started from the given state dicts; step() on a backend."""
 
-    def __init__(self, g_state, d_state, backend, real, z, architecture):
+    def __init__(self, g_state, d_state, backend, real, z, architecture="classic"):
         self.G, self.D = build(nn, architecture)
         self.G.load_state_dict(g_state)
         self.D.load_state_dict(d_state)
@@ -123,7 +123,7 @@ class TorchGAN:
     """The same in torch on device ('cpu' or 'cuda'): tinygen's weights loaded through
     load_state_dict; models, optimizer state and data all on device."""
 
-    def __init__(self, g_state, d_state, real, z, device, architecture):
+    def __init__(self, g_state, d_state, real, z, device, architecture="classic"):
         self.G, self.D = build(torch.nn, architecture)
         for model, state in ((self.G, g_state), (self.D, d_state)):
             # strict: the keys, shapes and dtypes are torch's
