@@ -214,8 +214,7 @@ def score_points(epochs, score_at, minutes, ms_per_step, steps_per_epoch):
 def rarest_share(probs):
     """The rarest digit's share of the samples (by the classifier's most likely class), over the
     1/10 a flat histogram gives: 1.0 is flat, 0 means a digit is missing."""
-    counts = np.bincount(np.argmax(probs, axis=1), minlength=10)
-    return counts.min() / (len(probs) / 10)
+    return mc.class_counts(probs).min() / (len(probs) / 10)
 
 
 def run(job):

@@ -387,13 +387,15 @@ def dcgan_discriminator(dropout=0.0, spectral_norm=False, architecture="classic"
     def weighted(layer):
         return nn.spectral_norm(layer) if spectral_norm else layer
 
-    def normalised_activation(features, batch_norm):
-        """[BN +] LeakyReLU(0.2) [+ Dropout]: batch norm unless D is spectrally normalised."""
-        norm = [batch_norm(features)] if not spectral_norm else []
-        return norm + [nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+    def activation():
+        """LeakyReLU(0.2) [+ Dropout]."""
+        return [nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
 
-    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), nn.LeakyReLU(0.2),  # (N, 64, 14, 14)
-              *([nn.Dropout(dropout)] if dropout > 0 else []),
+    def normalised_activation(features, batch_norm):
+        """[BN +] activation(): batch norm unless D is spectrally normalised."""
+        return ([batch_norm(features)] if not spectral_norm else []) + activation()
+
+    layers = [weighted(nn.Conv2d(1, 64, 4, 2, 1)), *activation(),  # (N, 64, 14, 14)
               weighted(nn.Conv2d(64, 128, 4, 2, 1)),  # (N, 128, 7, 7)
               *normalised_activation(128, nn.BatchNorm2d)]
     features = 128 * 7 * 7
