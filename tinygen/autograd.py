@@ -13,6 +13,8 @@ import weakref
 
 import numpy as np
 
+from . import device as devices
+
 _grad_enabled = True
 
 
@@ -74,7 +76,11 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays; record the op if any input needs a gradient."""
         fn = cls(inputs)
-        out_data = fn.forward(*[t.data for t in inputs], **params)
+        arrays = [t.data for t in inputs]
+        for array in arrays[1:]:
+            if type(array) is not type(arrays[0]):  # NumPy's and CuPy's arrays, or two others
+                devices.check_same_device(fn.name.lower(), arrays)
+        out_data = fn.forward(*arrays, **params)
         requires_grad = _grad_enabled and any(fn.needs_input_grad)
         out = Tensor._wrap(out_data, requires_grad)
         if requires_grad:

@@ -16,6 +16,7 @@ import os
 import warnings
 from collections import namedtuple
 
+from . import device as devices
 from . import kernels
 
 BackendStatus = namedtuple("BackendStatus", "name device available why_not simulated")
@@ -80,8 +81,17 @@ def current():
 
 
 def get_kernels():
-    """The kernel module of the current backend (what tinygen/ops/conv.py calls)."""
+    """The kernel module of the current backend, for arrays on the host."""
     return kernels.load(current())
+
+
+def kernels_for(array):
+    """The kernel module that runs ops on this array (what tinygen/ops/conv.py and ops/fused.py
+    ask): the current backend's for a host array; for a device array, its device's kernels
+    (the cuda backend's for CuPy arrays), whatever the CPU backend is."""
+    if devices.is_device_array(array):
+        return kernels.load(devices.library_of(array).kernels)
+    return get_kernels()
 
 
 class use:

@@ -15,6 +15,7 @@ import zipfile
 
 import numpy as np
 
+from . import device as devices
 from .tensor import Tensor
 
 _FORMAT = "tinygen-checkpoint"
@@ -98,6 +99,8 @@ def _encode(value, arrays, key_path):
         return value
     if isinstance(value, Tensor):
         value = value.data
+    if devices.is_device_array(value):
+        value = devices.to_host(value)  # a checkpoint holds host arrays, wherever they were
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise TypeError(f"checkpoint.save: {_where(key_path)} is an array of Python objects")

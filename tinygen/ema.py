@@ -75,8 +75,9 @@ class ExponentialMovingAverage(Module):
         """Average model's parameters in (the first update copies them); copy its buffers."""
         first = int(self.n_averaged.data) == 0
         decay = self.current_decay()
-        fused = kernels_with("ema_update")  # the same rule in one pass (kernels/numba_optim.py)
         for averaged, current in _pairs(self.module.parameters(), model.parameters(), "parameters"):
+            # the same rule in one pass (kernels/numba_optim.py), where the backend has it
+            fused = kernels_with("ema_update", averaged.data)
             if first:
                 averaged.data[...] = current.data
             elif fused is not None and one_contiguous_layout(averaged.data, current.data):

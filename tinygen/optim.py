@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from . import device as devices
 from .autograd import enable_grad, no_grad
 from .ops.fused import kernels_with
 from .tensor import Tensor, as_tensor
@@ -189,13 +190,16 @@ class Optimizer:
                 )
             new_state[p] = {}
             for key, value in saved_state.items():
-                if isinstance(value, (np.ndarray, Tensor)):
-                    value = np.array(value, dtype=p.dtype)  # a copy, in the parameter's dtype
+                if isinstance(value, Tensor):
+                    value = value.data
+                if isinstance(value, np.ndarray) or devices.is_device_array(value):
                     if value.shape != p.shape:
                         raise ValueError(
                             f"load_state_dict: state '{key}' of parameter {index} has shape "
                             f"{value.shape}, but the parameter has shape {p.shape}"
                         )
+                    # a copy, in the parameter's dtype, on the parameter's device (as PyTorch)
+                    value = devices.to_device(value.astype(p.dtype, copy=True), p.device)
                 new_state[p][key] = value
 
         new_groups = []
@@ -209,7 +213,13 @@ class Optimizer:
 
 
 def _copy_value(value):
-    return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
+    """A state entry for state_dict: arrays as host copies (wherever they live), numbers as they
+    are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if devices.is_device_array(value):
+        return devices.to_host(value)
+    return copy.deepcopy(value)
 
 
 class SGD(Optimizer):
@@ -275,7 +285,7 @@ class Adam(Optimizer):
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         step_size = group["lr"] / (1 - beta1**t)
-        fused = kernels_with("adam_update")
+        fused = kernels_with("adam_update", p.data)
         if fused is not None and one_contiguous_layout(p.data, m, v):
             # the same formula in one pass (kernels/numba_optim.py). A Linear layer's weight
             # gradient arrives transposed (the backward of W.T): one copy puts it in order.

@@ -10,6 +10,7 @@ each op's forward and backward sit side by side.
 import numpy as np
 
 from . import autograd
+from . import device as devices
 
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
@@ -32,19 +33,25 @@ def _check_can_require_grad(dtype):
 class Tensor:
     """An n-dimensional array with reverse-mode autograd.
 
-    .data is the NumPy array, .grad the accumulated gradient (a Tensor, or None), .requires_grad
-    whether gradients flow to it. Floating data is stored as float32 unless dtype says otherwise.
+    .data is the array (NumPy's on the CPU, CuPy's on a GPU: see tinygen/device.py), .grad the
+    accumulated gradient (a Tensor, or None), .requires_grad whether gradients flow to it.
+    Floating data is stored as float32 unless dtype says otherwise.
     """
 
     # NumPy must not turn `ndarray + Tensor` into an array op: it hands it to Tensor.__radd__.
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        array = np.asarray(data)
+        if devices.is_device_array(data):  # stays where it is, unless device= says otherwise
+            array = data
+            device = devices.device_of(data) if device is None else device
+        else:
+            array = np.asarray(data)
         dtype = _default_dtype(array) if dtype is None else np.dtype(dtype)
-        self.data = np.array(array, dtype=dtype)  # a copy, as torch.tensor makes
+        array = array.astype(dtype, copy=True)  # a copy, as torch.tensor makes
+        self.data = array if device is None else devices.to_device(array, device)
         self.grad = None
         self.requires_grad = False
         self._ctx = None
@@ -58,7 +65,9 @@ class Tensor:
     def _wrap(cls, array, requires_grad=False):
         """Wrap an array produced by an op as it is (no copy, no dtype change)."""
         t = cls.__new__(cls)
-        t.data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        if not (isinstance(array, np.ndarray) or devices.is_device_array(array)):
+            array = np.asarray(array)  # a NumPy scalar, from a reduction on the host
+        t.data = array
         t.grad = None
         t.requires_grad = requires_grad
         t._ctx = None
@@ -75,6 +84,11 @@ class Tensor:
     @property
     def dtype(self):
         return self.data.dtype
+
+    @property
+    def device(self):
+        """Where the data lives: device('cpu') or device('cuda:0')."""
+        return devices.device_of(self.data)
 
     @property
     def ndim(self):
@@ -98,11 +112,17 @@ class Tensor:
             yield self[i]
 
     def __array__(self, dtype=None, copy=None):
+        if devices.is_device_array(self.data):
+            raise TypeError(f"cannot convert a {self.device} tensor to a NumPy array; "
+                            "copy it to the host first with .cpu()")
         return self.data if dtype is None else self.data.astype(dtype)
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        values = devices.to_host(self.data)  # printing is an explicit look at the values
+        body = np.array2string(values, separator=", ", prefix="tensor(")
         extras = ""
+        if self.device != devices.CPU:
+            extras += f", device='{self.device}'"
         if self.dtype != float32:
             extras += f", dtype={self.dtype}"
         if self._ctx is not None:
@@ -113,8 +133,32 @@ class Tensor:
 
     # ---- leaving the graph -------------------------------------------------------------------
     def numpy(self):
-        """The underlying NumPy array (shared, not copied)."""
+        """The underlying NumPy array (shared, not copied). A GPU tensor has none: use .cpu()."""
+        if devices.is_device_array(self.data):
+            raise TypeError(f"numpy: this tensor is on {self.device}; copy it to the host with "
+                            ".cpu() first (tensor.cpu().numpy())")
         return self.data
+
+    # ---- moving between devices -----------------------------------------------------------------
+    def to(self, *args, device=None, dtype=None):
+        """This tensor on another device and/or in another dtype, as in PyTorch: .to("cuda"),
+        .to(float64), .to("cuda", float64). Itself if nothing changes, else a copy in the graph
+        (gradients flow back, moved back to this tensor's device and dtype)."""
+        target, dtype = devices.device_and_dtype("to", args, device, dtype)
+        result = self
+        if dtype is not None:
+            result = result.astype(dtype)
+        if target is not None and target != result.device:
+            result = ops.to_device(result, target)
+        return result
+
+    def cpu(self):
+        """This tensor on the host (itself if it is there)."""
+        return self.to(devices.CPU)
+
+    def cuda(self):
+        """This tensor on the GPU (itself if it is there)."""
+        return self.to("cuda")
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
@@ -326,26 +370,32 @@ class _HookHandle:
         self._hooks.pop(self._key, None)
 
 
-def tensor(data, requires_grad=False, dtype=None):
-    """Make a Tensor from data (array, list or number): float32 unless dtype says otherwise."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """Make a Tensor from data (array, list or number): float32 unless dtype says otherwise, on
+    device (default: where data is, the CPU for lists, numbers and NumPy arrays)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
-def as_tensor(data, dtype=None):
-    """A Tensor outside the graph on data's memory, as torch.as_tensor: a NumPy array is wrapped
-    as it is (no copy, its dtype kept) unless dtype asks for another; a Tensor is returned as it
-    is; lists and numbers are converted as tensor() converts them.
+def as_tensor(data, dtype=None, device=None):
+    """A Tensor outside the graph on data's memory, as torch.as_tensor: an array (NumPy's, or a
+    device array) is wrapped as it is (no copy, its dtype kept) unless dtype or device asks for
+    another; a Tensor is returned as it is; lists and numbers are converted as tensor() converts
+    them.
 
     For constants in formulas (masks, signs, scales) and gradients set by hand: it never requires
     gradients, and changing the array changes the tensor.
     """
     if isinstance(data, Tensor):
+        if device is not None and data.device != devices.device(device):
+            data = data.detach().to(device)
         return data if dtype is None or data.dtype == np.dtype(dtype) else Tensor(data, dtype=dtype)
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray) or devices.is_device_array(data):
         if dtype is not None and data.dtype != np.dtype(dtype):
             data = data.astype(dtype)
+        if device is not None:
+            data = devices.to_device(data, device)
         return Tensor._wrap(data, False)
-    return Tensor(data, dtype=dtype)
+    return Tensor(data, dtype=dtype, device=device)
 
 
 # The ops need the Tensor class, so they are imported after it.

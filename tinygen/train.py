@@ -40,10 +40,10 @@ def _batch_size(batch):
 
 
 def _number(value):
-    """A metric (Tensor, array or number) as a float."""
+    """A metric (Tensor, array or number) as a float (read from the device, if it is there)."""
     if isinstance(value, Tensor):
         value = value.data
-    return float(np.asarray(value))
+    return float(value)
 
 
 def _as_floats(metrics):

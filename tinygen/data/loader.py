@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .. import device as devices
 from .. import random as _random
 from ..tensor import Tensor
 
@@ -29,13 +30,15 @@ class DataLoader:
     seed: seeds the shuffling (None: drawn from tinygen's global generator).
     transform: a callable applied to each batch of the first array (a NumPy array (B, ...)) before
         it is wrapped, e.g. transforms.Binarizer for dynamic binarisation.
+    device: where the batches' Tensors go ("cuda"): each batch is gathered (and transformed) on
+        the host, then copied to the device in one piece. Default: the CPU.
 
     Batches follow tinygen.tensor's dtypes: floating data becomes float32, integers and bools
     (labels) keep their dtype. Each Tensor owns its data (a copy of the rows).
     """
 
     def __init__(self, arrays, batch_size, shuffle=True, drop_last=False, seed=None,
-                 transform=None):
+                 transform=None, device=None):
         self._single = not isinstance(arrays, (tuple, list))
         self.arrays = self._check_arrays([arrays] if self._single else list(arrays))
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
@@ -51,6 +54,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.transform = transform
+        self.device = None if device is None else devices.device(device)
         self.n_samples = len(self.arrays[0])
         if seed is None:
             seed = int(_random.generator().integers(2**63))
@@ -97,7 +101,7 @@ class DataLoader:
             batch = [a[index] for a in self.arrays]
             if self.transform is not None:
                 batch[0] = self.transform(batch[0])
-            tensors = tuple(Tensor(x) for x in batch)
+            tensors = tuple(Tensor(x, device=self.device) for x in batch)
             self._batches_done = b + 1
             yield tensors[0] if self._single else tensors
         self._epoch_start = None  # the epoch is over: the next one starts from the state as it is
@@ -137,5 +141,6 @@ class DataLoader:
         shapes = ", ".join(str(a.shape) for a in self.arrays)
         return (
             f"DataLoader([{shapes}], batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"drop_last={self.drop_last}, batches={len(self)})"
+            f"drop_last={self.drop_last}, batches={len(self)}"
+            + ("" if self.device is None else f", device='{self.device}'") + ")"
         )

@@ -27,18 +27,63 @@ write an entry of out. The tiling is the textbook one (CUDA C++ Programming Guid
   * at the end each thread writes its one sum to global memory, once.
 Out-of-range entries (tiles sticking out past M, K or P) are loaded as 0, so they add nothing.
 
-Arrays live on the host in tinygen, so each call copies its inputs to the GPU and the result back;
-for small layers the copies can cost more than the kernel. numba compiles a kernel on first use for
-each dtype it meets (float32, float64); shared tiles take their dtype from the output array.
+Where the arrays are. Each function takes host arrays (NumPy) or device arrays (CuPy arrays: they
+have __cuda_array_interface__ and NumPy's __array_function__), both inputs on the same side, and
+returns its result on that side. Device arrays are used where they are, with no copies: the result
+is allocated with np.empty(..., like=x), which NumPy hands to CuPy when x is a CuPy array, and
+numba.cuda reads and writes CuPy arrays through their __cuda_array_interface__. Host arrays
+(TINYGEN_BACKEND=cuda with tensors on the CPU) are copied to the GPU and the result back at every
+call, which for small layers can cost more than the kernel; under numba's CUDA simulator (which
+runs on the CPU) they are given to the kernels as they are.
+
+Two methods for device arrays, chosen by the environment variable TINYGEN_GPU_CONV or
+use_conv_method(name):
+    implicit_gemm   the tiled kernels above: no window matrix in memory, a product written here.
+    im2col          numpy_conv.py's functions, run on the device arrays themselves: that NumPy code,
+                    given CuPy arrays, runs as CuPy through NumPy's dispatch protocols, so the
+                    im2col matrix is built in GPU memory (each pixel up to kH*kW times) and the
+                    product is one cuBLAS call.
+Which of the two is faster on a real GPU is still to be measured by bench/gpu_check.sh: the default,
+im2col, is provisional. Host arrays always take implicit_gemm, the teaching path.
+
+numba compiles a kernel on first use for each dtype it meets (float32, float64); shared tiles take
+their dtype from the output array.
 """
 import math
+import os
 
 import numpy as np
-from numba import cuda
+from numba import config, cuda
 
+from . import numpy_conv
 from .numpy_conv import output_size
 
 TILE = 16  # blocks of TILE x TILE = 256 threads; two tiles of 1 KiB (float32) in shared memory
+
+CONV_METHODS = ("im2col", "implicit_gemm")  # how device arrays are convolved (see above)
+
+
+def use_conv_method(name):
+    """Convolve device arrays with method `name` from now on: "im2col" or "implicit_gemm"."""
+    global conv_method
+    if name not in CONV_METHODS:
+        raise ValueError(f"unknown GPU convolution method {name!r} (TINYGEN_GPU_CONV); "
+                         f"choose one of {', '.join(CONV_METHODS)}")
+    conv_method = name
+
+
+conv_method = os.environ.get("TINYGEN_GPU_CONV") or "im2col"  # the method in use
+use_conv_method(conv_method)  # a ValueError here for a misspelt TINYGEN_GPU_CONV
+
+
+def _on_device(a):
+    """True for an array in GPU memory (a CuPy array, ...), False for a NumPy array."""
+    return hasattr(a, "__cuda_array_interface__")
+
+
+def _im2col_on_device(first):
+    """True when a call goes to numpy_conv: its input is on the device and im2col is chosen."""
+    return conv_method == "im2col" and _on_device(first)
 
 
 # ---- index arithmetic shared by the readers ---------------------------------------------------
@@ -178,23 +223,36 @@ _grad_input = _implicit_gemm(_grad_input_a, _grad_input_b, _write_channel_major)
 
 
 def _launch(kernel, first, second, out_shape, stride, padding, sizes):
-    """Copy the inputs to the GPU, run kernel on a grid of tiles covering the M x P output
-    (sizes = (M, K, P)), copy the result back."""
+    """Run kernel on a grid of tiles covering the M x P output (sizes = (M, K, P)); -> the output.
+
+    Device arrays (and host arrays in the simulator) go to the kernel as they are and the output is
+    made beside them; host arrays on a real GPU are copied there, and the output back."""
     dtype = np.result_type(first.dtype, second.dtype)
     if math.prod(out_shape) == 0:
-        return np.zeros(out_shape, dtype=dtype)
-    out = cuda.device_array(out_shape, dtype=dtype)
+        return np.zeros(out_shape, dtype=dtype, like=first)
     m_size, _, p_size = sizes
     grid = (math.ceil(p_size / TILE), math.ceil(m_size / TILE))  # (columns, rows) of tiles
+    stride = (int(stride[0]), int(stride[1]))
+    padding = (int(padding[0]), int(padding[1]))
+    if _on_device(first) or config.ENABLE_CUDASIM:
+        out = np.empty(out_shape, dtype=dtype, like=first)
+        # like=: a contiguous copy, when one is needed, stays on the device
+        kernel[grid, (TILE, TILE)](np.ascontiguousarray(first, like=first),
+                                   np.ascontiguousarray(second, like=second),
+                                   out, stride, padding, sizes)
+        return out
+    out = cuda.device_array(out_shape, dtype=dtype)
     kernel[grid, (TILE, TILE)](
         cuda.to_device(np.ascontiguousarray(first)), cuda.to_device(np.ascontiguousarray(second)),
-        out, (int(stride[0]), int(stride[1])), (int(padding[0]), int(padding[1])), sizes,
+        out, stride, padding, sizes,
     )
     return out.copy_to_host()
 
 
 def conv2d(x, w, stride, padding):
     """y = x * w.  x (N, C, H, W), w (O, C, kH, kW) -> y (N, O, OH, OW)."""
+    if _im2col_on_device(x):
+        return numpy_conv.conv2d(x, w, stride, padding)
     n, c, h, width = x.shape
     o, _, kh, kw = w.shape
     oh = output_size(h, kh, stride[0], padding[0])
@@ -205,6 +263,8 @@ def conv2d(x, w, stride, padding):
 
 def conv2d_grad_input(gy, w, x_shape, stride, padding):
     """dL/dx from dL/dy.  gy (N, O, OH, OW), w (O, C, kH, kW), x_shape (N, C, H, W) -> x_shape."""
+    if _im2col_on_device(gy):
+        return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
     n, c, h, width = x_shape
     o, _, kh, kw = w.shape
     sizes = (c, o * kh * kw, n * h * width)  # GX (C x N*H*W) = W^T (C x O*kH*kW) . G
@@ -213,7 +273,19 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding):
 
 def conv2d_grad_weight(x, gy, w_shape, stride, padding):
     """dL/dw from dL/dy.  x (N, C, H, W), gy (N, O, OH, OW) -> w_shape (O, C, kH, kW)."""
+    if _im2col_on_device(x):
+        return numpy_conv.conv2d_grad_weight(x, gy, w_shape, stride, padding)
     n, o, oh, ow = gy.shape
     _, c, kh, kw = w_shape
     sizes = (o, n * oh * ow, c * kh * kw)  # GW (O x C*kH*kW) = GY (O x N*OH*OW) . cols^T
     return _launch(_grad_weight, x, gy, tuple(w_shape), stride, padding, sizes)
+
+
+# The fused batch-norm and leaky-relu kernels on the GPU: tinygen/ops/fused.py looks for these.
+from .cuda_fused import (  # noqa: E402, F401
+    batch_norm_train,
+    batch_norm_train_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    scale_shift,
+)

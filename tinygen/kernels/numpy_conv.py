@@ -9,6 +9,10 @@ the three kernels are
     conv2d_grad_weight  x, gy -> gw        (dL/dw)
 Each is one matrix product with an "im2col" matrix whose columns are the flattened input
 windows, laid out channel-first so that every copy and add below moves contiguous blocks.
+
+Every array made here has its input's array type (np.zeros(..., like=x)): on NumPy arrays that is
+NumPy, and the same code runs unchanged on CuPy arrays on a GPU through NumPy's dispatch protocols,
+the matrix products in cuBLAS (cuda_conv.py's "im2col" method).
 """
 import numpy as np
 
@@ -37,9 +41,9 @@ def im2col(x, kernel, stride, padding):
     ph, pw = padding
     oh = output_size(h, kh, stride[0], ph)
     ow = output_size(w, kw, stride[1], pw)
-    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype, like=x)
     padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
-    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype, like=x)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _window_slices(i, j, (oh, ow), stride)
@@ -58,12 +62,13 @@ def col2im(cols, x_shape, kernel, stride, padding):
     oh = output_size(h, kh, stride[0], ph)
     ow = output_size(w, kw, stride[1], pw)
     cols = cols.reshape(c, kh, kw, n, oh, ow)
-    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype, like=cols)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _window_slices(i, j, (oh, ow), stride)
             padded[:, :, rows, columns] += cols[:, i, j]
-    return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3),
+                                like=padded)
 
 
 def conv2d(x, w, stride, padding):
@@ -74,7 +79,7 @@ def conv2d(x, w, stride, padding):
     ow = output_size(x.shape[3], kw, stride[1], padding[1])
     cols = im2col(x, (kh, kw), stride, padding)  # (C*kH*kW, N*OH*OW)
     y = w.reshape(o, -1) @ cols  # (O, N*OH*OW)
-    return np.ascontiguousarray(y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3), like=y)
 
 
 def conv2d_grad_input(gy, w, x_shape, stride, padding):

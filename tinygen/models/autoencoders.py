@@ -228,7 +228,7 @@ class ContractiveAutoencoder(Autoencoder):
                 total = term if total is None else total + term
             return total
         for _ in range(self.n_projections):
-            v = randn(*z.shape, dtype=z.dtype)
+            v = randn(*z.shape, dtype=z.dtype, device=z.device)
             (g,) = grad(z, x, grad_outputs=v, create_graph=True)  # J^T v per sample
             term = (g * g).sum(axis=1)
             total = term if total is None else total + term

@@ -38,7 +38,7 @@ from ..creation import ones_like, rand, randn, zeros_like
 from ..ema import ExponentialMovingAverage
 from ..nn import functional as F
 from ..nn import init
-from ..nn.module import parameter_dtype
+from ..nn.module import parameter_device, parameter_dtype
 from ..optim import Adam
 from ..tensor import Tensor
 from .autoencoders import mlp
@@ -111,10 +111,10 @@ class GAN(nn.Module):
 
     def sample_prior(self, n):
         """z ~ p(z): (n, latent_dim)."""
-        dtype = parameter_dtype(self.generator)
+        dtype, device = parameter_dtype(self.generator), parameter_device(self.generator)
         if self.prior == "normal":
-            return randn(n, self.latent_dim, dtype=dtype)
-        return rand(n, self.latent_dim, dtype=dtype) * 2 - 1
+            return randn(n, self.latent_dim, dtype=dtype, device=device)
+        return rand(n, self.latent_dim, dtype=dtype, device=device) * 2 - 1
 
     def forward(self, z):
         return self.generator(z)
@@ -127,10 +127,11 @@ class GAN(nn.Module):
     @no_grad()
     def interpolate(self, z_a, z_b, steps=8):
         """G along the straight line from z_a to z_b (each (latent_dim,)): (steps, ...)."""
-        z_a = np.asarray(getattr(z_a, "data", z_a)).reshape(1, -1)
-        z_b = np.asarray(getattr(z_b, "data", z_b)).reshape(1, -1)
+        z_a = _host_vector(z_a)
+        z_b = _host_vector(z_b)
         t = np.linspace(0, 1, steps).reshape(-1, 1)
-        z = Tensor(z_a * (1 - t) + z_b * t, dtype=parameter_dtype(self.generator))
+        z = Tensor(z_a * (1 - t) + z_b * t, dtype=parameter_dtype(self.generator),
+                   device=parameter_device(self.generator))
         return self.sampling_generator(z)
 
     def fixed_noise(self, n=64, seed=0):
@@ -144,7 +145,8 @@ class GAN(nn.Module):
             z = rng.standard_normal((n, self.latent_dim))
         else:
             z = rng.uniform(-1, 1, (n, self.latent_dim))
-        return Tensor(z, dtype=parameter_dtype(self.generator))
+        return Tensor(z, dtype=parameter_dtype(self.generator),
+                      device=parameter_device(self.generator))
 
     def load_state_dict(self, state_dict, strict=True):
         if self.generator_ema is not None:  # new weights: their statistics are to be measured
@@ -250,8 +252,8 @@ def _grad_norm(module):
     for p in module.parameters():
         if p.grad is not None:
             g = p.grad.data.reshape(-1)
-            total += float(np.einsum("i,i->", g, g, dtype=np.float64))
-    return math.sqrt(total)
+            total = total + np.einsum("i,i->", g, g, dtype=np.float64)  # on g's device
+    return math.sqrt(float(total))  # one read from the device per step
 
 
 def gan_optimizers(gan, lr=2e-4, betas=(0.5, 0.999), lr_discriminator=None, lr_generator=None):
@@ -352,6 +354,13 @@ def dcgan_generator(latent_dim=100, width=1.0, architecture="classic"):
     layers += [nn.ConvTranspose2d(top, narrow, 4, 2, 1), nn.BatchNorm2d(narrow), nn.ReLU(),  # 14
                nn.ConvTranspose2d(narrow, 1, 4, 2, 1), nn.Tanh()]  # (N, 1, 28, 28)
     return nn.Sequential(*layers)
+
+
+def _host_vector(z):
+    """A latent vector given as a Tensor (on any device), an array or a list -> (1, D) on the
+    host (an explicit copy: interpolate builds its line of z there)."""
+    z = z.cpu().numpy() if isinstance(z, Tensor) else np.asarray(z)
+    return z.reshape(1, -1)
 
 
 def _check_architecture(architecture):

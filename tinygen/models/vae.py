@@ -23,7 +23,7 @@ from .. import nn
 from ..autograd import is_grad_enabled, no_grad
 from ..creation import rand, randn, zeros_like
 from ..nn import functional as F
-from ..nn.module import parameter_dtype
+from ..nn.module import parameter_device, parameter_dtype
 from ..ops import concatenate
 from ..tensor import Tensor
 from .autoencoders import conv_decoder, conv_encoder, mlp
@@ -114,7 +114,7 @@ class VAE(nn.Module):
 
     def reparameterize(self, mu, logvar):
         """z = mu + sigma eps with eps ~ N(0, I) and sigma = exp(logvar / 2)."""
-        eps = randn(*mu.shape, dtype=mu.dtype)
+        eps = randn(*mu.shape, dtype=mu.dtype, device=mu.device)
         return mu + (logvar * 0.5).exp() * eps
 
     @property
@@ -177,16 +177,17 @@ class VAE(nn.Module):
         """One image drawn from p(x|z) itself: Bernoulli {0, 1} pixels, or mean + sigma * noise."""
         if self.likelihood == "bernoulli":
             probabilities = F.sigmoid(params).data
-            u = rand(*probabilities.shape, dtype=probabilities.dtype).data
+            u = rand(*probabilities.shape, dtype=probabilities.dtype, device=params.device).data
             return Tensor((u < probabilities).astype(probabilities.dtype))
         mean, logvar = params
-        return mean + (logvar * 0.5).exp() * randn(*mean.shape, dtype=mean.dtype)
+        return mean + (logvar * 0.5).exp() * randn(*mean.shape, dtype=mean.dtype,
+                                                  device=mean.device)
 
     @no_grad()
     def sample(self, n, mean=True):
         """n images decoded from z ~ N(0, I), (n, D): their means under p(x|z), or with
         mean=False images drawn from p(x|z) (every pixel with its own independent noise)."""
-        z = randn(n, self.latent_dim, dtype=parameter_dtype(self))
+        z = randn(n, self.latent_dim, dtype=parameter_dtype(self), device=parameter_device(self))
         params = self.decode(z)
         return self.mean_image(params) if mean else self.draw_image(params)
 
@@ -215,8 +216,11 @@ def bits_per_dim(neg_elbo, dim, levels=256):
 
 
 def _as_tensor(x, model):
-    """x as a Tensor; arrays take the model's dtype (float64 models keep float64 inputs)."""
-    return x if isinstance(x, Tensor) else Tensor(x, dtype=parameter_dtype(model))
+    """x as a Tensor; arrays take the model's dtype (float64 models keep float64 inputs) and go to
+    its device."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x, dtype=parameter_dtype(model), device=parameter_device(model))
 
 
 def _as_batch(x, model):

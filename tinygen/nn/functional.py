@@ -33,7 +33,7 @@ def leaky_relu(x, negative_slope=0.01):
     Written as x times a constant slope per element (1 or negative_slope): the gradient is that
     slope.
     """
-    fused = fused_ops.kernels_with("leaky_relu")  # one-pass kernels (numba), or None
+    fused = fused_ops.kernels_with("leaky_relu", x.data)  # one-pass kernels, or None
     if fused is not None:
         return fused_ops.leaky_relu(x, negative_slope, fused)
     return x * as_tensor(fused_ops.leaky_relu_slope(x.data, negative_slope))
@@ -91,8 +91,8 @@ def dropout(x, p=0.5, training=True):
         return x
     if p == 1:
         return x * 0
-    keep = generator().random(x.shape) >= p
-    scale = as_tensor((keep / (1 - p)).astype(x.dtype))
+    keep = generator().random(x.shape) >= p  # drawn on the host, the same on every device
+    scale = as_tensor((keep / (1 - p)).astype(x.dtype), device=x.device)
     return x * scale
 
 
@@ -124,7 +124,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         )
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
-    fused = fused_ops.kernels_with("batch_norm_train")  # one-pass kernels (numba), or None
+    fused = fused_ops.kernels_with("batch_norm_train", x.data)  # one-pass, or None
     if fused is None:
         y, mean, var = _batch_norm_composite(x, running_mean, running_var, weight, bias,
                                              training, eps)
@@ -166,4 +166,4 @@ def _batch_norm_composite(x, running_mean, running_var, weight, bias, training, 
 
 def _update_running(running, batch_value, momentum):
     """running <- (1 - momentum) running + momentum batch_value, in place (outside the graph)."""
-    running.data[...] = (1 - momentum) * running.data + momentum * np.asarray(batch_value)
+    running.data[...] = (1 - momentum) * running.data + momentum * batch_value

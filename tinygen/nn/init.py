@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .. import device as devices
 from ..random import generator
 
 
@@ -45,6 +46,8 @@ def _fan(tensor, mode):
 
 def _fill(tensor, values):
     """Write values into tensor's array in place (keeping its dtype); returns tensor."""
+    if isinstance(values, np.ndarray):  # drawn on the host: copied to the tensor's device
+        values = devices.to_device(values, tensor.device)
     tensor.data[...] = values
     return tensor
 

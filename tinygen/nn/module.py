@@ -9,6 +9,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from .. import device as devices
 from ..tensor import Tensor, as_tensor
 
 
@@ -189,16 +190,33 @@ class Module:
             param.requires_grad = requires_grad
         return self
 
-    def to(self, dtype):
-        """Convert floating parameters and buffers to dtype, in place; returns self."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, device=None, dtype=None):
+        """Move parameters and buffers to a device and/or convert the floating ones to a dtype, in
+        place; returns self. As in PyTorch: model.to("cuda"), model.to(np.float64), or both.
+
+        Moving keeps each parameter's identity (an optimizer made before still holds it), and
+        moves its gradient along; create optimizers after the move, as PyTorch advises, or load
+        their state_dict afterwards (it goes to each parameter's device)."""
+        device, dtype = devices.device_and_dtype("Module.to", args, device, dtype)
         for module in self.modules():
             for registry in (module._parameters, module._buffers):
                 for value in registry.values():
-                    if value is not None and np.issubdtype(value.dtype, np.floating):
+                    if value is None:
+                        continue
+                    if dtype is not None and np.issubdtype(value.dtype, np.floating):
                         value.data = value.data.astype(dtype)
                         value.grad = None
+                    if device is not None:
+                        value.data = devices.to_device(value.data, device)
+                        if value.grad is not None:
+                            value.grad = as_tensor(devices.to_device(value.grad.data, device))
         return self
+
+    def cpu(self):
+        return self.to(devices.CPU)
+
+    def cuda(self):
+        return self.to("cuda")
 
     def double(self):
         return self.to(np.float64)
@@ -208,8 +226,9 @@ class Module:
 
     # ---- saving and loading ---------------------------------------------------------------------
     def state_dict(self):
-        """{dotted name: NumPy array (a copy)} of every parameter and buffer, PyTorch's names."""
-        return OrderedDict((key, value.data.copy()) for key, value in self._state_tensors())
+        """{dotted name: NumPy array (a copy, on the host)} of every parameter and buffer, PyTorch's
+        names."""
+        return OrderedDict((key, _host_copy(value.data)) for key, value in self._state_tensors())
 
     def _state_tensors(self):
         """(dotted name, Tensor) for every parameter and buffer, module by module, as saved.
@@ -249,7 +268,8 @@ class Module:
                 f"load_state_dict for {type(self).__name__}: " + "; ".join(problems)
             )
         for key, source in sources.items():
-            own[key].data[...] = source
+            # into the model's arrays, on the model's device (converted to their dtype there)
+            own[key].data[...] = devices.to_device(source, own[key].device)
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing -------------------------------------------------------------------------------
@@ -268,6 +288,13 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
 
+def parameter_device(module):
+    """The device of a module's parameters: cpu, or cuda after module.to("cuda")."""
+    for param in module.parameters():
+        return param.device
+    raise ValueError(f"{type(module).__name__} has no parameters, so no device to follow")
+
+
 def parameter_dtype(module):
     """The dtype of a module's parameters: float32, or float64 after module.double()."""
     for param in module.parameters():
@@ -277,6 +304,10 @@ def parameter_dtype(module):
 
 def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
+
+
+def _host_copy(array):
+    return devices.to_host(array) if devices.is_device_array(array) else array.copy()
 
 
 def _as_tensor(value):

@@ -1,5 +1,6 @@
 """Differentiable ops: each is a Function, with forward (arrays) and backward (Tensors) together."""
 from .conv import conv2d, conv_transpose2d  # noqa: F401
+from .device import to_device  # noqa: F401
 from .elementwise import (  # noqa: F401
     abs,
     add,

@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
-from ..backend import get_kernels
+from ..backend import kernels_for
 from ..kernels.numpy_conv import output_size
 from ..tensor import Tensor
 
@@ -75,7 +75,7 @@ def _window_bytes(x, w, stride, padding):
 class Conv2d(Function):
     def forward(self, x, w, stride, padding):
         self.stride, self.padding = stride, padding
-        kernels = get_kernels()
+        kernels = kernels_for(x)
         self.saved_windows = None  # or (kernel module, window matrix of x), for the backward
         keeps = (hasattr(kernels, "conv2d_keeping_windows") and is_grad_enabled()
                  and self.needs_input_grad[1]
@@ -105,7 +105,7 @@ class ConvGradInput(Function):
 
     def forward(self, g, w, x_shape, stride, padding):
         self.stride, self.padding = stride, padding
-        return get_kernels().conv2d_grad_input(g, w, x_shape, stride, padding)
+        return kernels_for(g).conv2d_grad_input(g, w, x_shape, stride, padding)
 
     def backward(self, grad):
         g, w = self.inputs
@@ -128,7 +128,7 @@ class ConvGradWeight(Function):
         if saved_windows is not None:  # (kernel module, window matrix of x) from the forward
             kernels, windows = saved_windows
             return kernels.conv2d_grad_weight_from_windows(windows, g, w_shape)
-        return get_kernels().conv2d_grad_weight(x, g, w_shape, stride, padding)
+        return kernels_for(x).conv2d_grad_weight(x, g, w_shape, stride, padding)
 
     def backward(self, grad):
         x, g = self.inputs

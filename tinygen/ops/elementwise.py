@@ -6,21 +6,32 @@ Binary ops broadcast like NumPy; their backward sums each gradient back to its i
 import numpy as np
 
 from ..autograd import Function
+from ..device import check_same_device, is_device_array
 from ..tensor import Tensor, as_tensor
 from .shape import sum_to_shape
 
 
 def as_tensor_pair(a, b):
-    """a and b as Tensors; a number or array takes the dtype of the floating Tensor beside it."""
+    """a and b as Tensors; a number or array takes the dtype of the floating Tensor beside it, and
+    a number also its device (an array or list stays on the CPU, as in PyTorch)."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a, b
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     dtype = like.dtype if like is not None and np.issubdtype(like.dtype, np.floating) else None
     if not isinstance(a, Tensor):
-        a = Tensor(a, dtype=dtype)
+        a = _constant(a, dtype, like)
     if not isinstance(b, Tensor):
-        b = Tensor(b, dtype=dtype)
+        b = _constant(b, dtype, like)
     return a, b
+
+
+def _constant(value, dtype, like):
+    """A number beside a device tensor is made on that device (np.full dispatches to its
+    library: a fill on the GPU, not a copy from the host); anything else as tensor() makes it."""
+    if like is not None and is_device_array(like.data) and np.ndim(value) == 0 \
+            and not isinstance(value, np.ndarray):
+        return Tensor._wrap(np.full((), value, dtype=dtype, like=like.data))
+    return Tensor(value, dtype=dtype)
 
 
 def _broadcasting(op_name, np_fn, a, b):
@@ -199,7 +210,7 @@ class Clip(Function):
     def backward(self, grad):
         (a,) = self.inputs
         # d/da clip(a) = 1 inside [low, high] (bounds included, as torch.clamp), 0 outside
-        inside = np.ones(a.shape, dtype=bool)
+        inside = np.ones_like(a.data, dtype=bool)
         if self.low is not None:
             inside &= a.data >= self.low
         if self.high is not None:
@@ -336,6 +347,7 @@ def where(cond, a, b):
     if cond.dtype != np.bool_:
         raise TypeError(f"where: cond must be boolean, got {cond.dtype}")
     a, b = as_tensor_pair(a, b)
+    check_same_device("where", [cond, a.data, b.data])
     return Where.apply(a, b, cond=cond)
 
 

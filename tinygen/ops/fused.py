@@ -9,14 +9,15 @@ derivative with Tensor ops instead, so gradients of any order stay exact.
 """
 
 from ..autograd import Function, is_grad_enabled
-from ..backend import get_kernels
+from ..backend import kernels_for
 from ..creation import ones, zeros
 from ..tensor import as_tensor
 
 
-def kernels_with(name):
-    """The current backend's kernel module if it exports the fused kernel `name`, else None."""
-    kernels = get_kernels()
+def kernels_with(name, array):
+    """The kernel module that runs ops on `array` if it exports the fused kernel `name`, else
+    None (see tinygen.backend.kernels_for)."""
+    kernels = kernels_for(array)
     return kernels if hasattr(kernels, name) else None
 
 

@@ -6,6 +6,7 @@ an indexed gradient back into zeros.
 """
 import numpy as np
 
+from .. import device as devices
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -106,7 +107,7 @@ class ScatterAdd(Function):
 
     def forward(self, g, index, shape):
         self.index = index
-        out = np.zeros(shape, dtype=g.dtype)
+        out = np.zeros(shape, dtype=g.dtype, like=g)  # on g's device
         if _is_basic_index(index):
             out[index] = g
         else:
@@ -206,13 +207,16 @@ def unsqueeze(a, axis):
     return a.reshape(a.shape[:axis] + (1,) + a.shape[axis:])
 
 
-def _index_to_arrays(index):
-    """Tensors and lists inside an index become NumPy arrays."""
+def _index_to_arrays(index, device):
+    """Tensors and lists inside an index become arrays; those from the host go to `device`, where
+    the indexed tensor is (indexing a GPU tensor with a list is allowed, as in PyTorch)."""
     def convert(part):
         if isinstance(part, Tensor):
-            return part.data
+            part = part.data
         if isinstance(part, list):
-            return np.asarray(part)
+            part = np.asarray(part)
+        if isinstance(part, np.ndarray):
+            part = devices.to_device(part, device)
         return part
 
     if isinstance(index, tuple):
@@ -222,7 +226,7 @@ def _index_to_arrays(index):
 
 def getitem(a, index):
     """a[index] with ints, slices (with steps), None, Ellipsis, integer or boolean arrays."""
-    index = _index_to_arrays(index)
+    index = _index_to_arrays(index, a.device)
     try:
         return GetItem.apply(a, index=index)
     except IndexError as err:

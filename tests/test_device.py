@@ -1,0 +1,130 @@
+"""Tensors on a device, checked without a GPU: "cuda" arrays are the strict stand-in of
+tests/strict_device.py, which raises on any silent copy to the host. Every op's forward, first
+and second derivatives must give the CPU's numbers there; errors name what is wrong."""
+import numpy as np
+import pytest
+from strict_device import STRICT, HostCopyError, StrictArray
+from test_ops_gradients import CASES
+
+import tinygen as tg
+from tinygen import device as devices
+
+
+@pytest.fixture
+def cuda():
+    """'cuda' tensors are StrictArrays inside the test."""
+    with devices.use_library("cuda", STRICT):
+        yield "cuda"
+
+
+def _derivatives(fn, arrays, device):
+    """fn's value, its gradient and the gradient of the gradient's sum of squares, as host
+    arrays: the forward, backward and double backward of every op fn uses."""
+    inputs = [tg.tensor(a, dtype="float64", requires_grad=True, device=device) for a in arrays]
+    y = fn(*inputs)
+    weights = tg.tensor(np.linspace(-1, 1, y.numel()).reshape(y.shape), dtype="float64",
+                        device=device)
+    grads = tg.grad((y * weights).sum(), inputs, create_graph=True)
+    squares = sum((g * g).sum() for g in grads)
+    second = []  # none where the gradient is a constant (a linear fn)
+    if squares.requires_grad:
+        second = tg.grad(squares, inputs, allow_unused=True)
+    results = [y] + list(grads) + [s for s in second if s is not None]
+    for t in results:
+        assert t.device == devices.device(device), (t.device, device)
+    return [t.cpu().numpy() for t in results]
+
+
+@pytest.mark.parametrize("fn, arrays", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_every_op_gives_the_cpus_derivatives_on_the_device(cuda, fn, arrays):
+    expected = _derivatives(fn, arrays, "cpu")
+    got = _derivatives(fn, arrays, cuda)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+def test_the_stand_in_refuses_host_copies(cuda):
+    x = tg.randn(3, device=cuda)
+    assert isinstance(x.data, StrictArray)
+    with pytest.raises(HostCopyError):
+        np.asarray(x.data)
+    with pytest.raises(HostCopyError):
+        np.add(x.data, np.ones(3))  # a host array mixed in
+
+
+# ---- the Tensor's device API ------------------------------------------------------------------
+def test_the_default_device_is_the_cpu():
+    assert tg.tensor([1.0]).device == devices.CPU
+    assert str(tg.zeros(2).device) == "cpu"
+
+
+def test_to_cpu_and_back_keeps_the_values_and_the_gradient_flows_home(cuda):
+    x = tg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = x.to(cuda)
+    assert str(y.device) == "cuda:0" and isinstance(y.data, StrictArray)
+    assert y.to("cuda:0") is y and x.cpu() is x
+    (y * y).sum().backward()  # the gradient comes back to the host leaf
+    assert x.grad.device == devices.CPU
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, -4.0, 6.0])
+    np.testing.assert_array_equal(y.cpu().numpy(), x.numpy())
+
+
+def test_to_takes_a_dtype_and_a_device_together(cuda):
+    y = tg.tensor([1.5]).to(cuda, tg.float64)
+    assert y.dtype == np.float64 and y.device.type == "cuda"
+
+
+def test_creation_functions_take_device(cuda):
+    tg.manual_seed(3)
+    on_host = tg.randn(2, 3)
+    tg.manual_seed(3)
+    on_device = tg.randn(2, 3, device=cuda)  # the same draws, wherever they go
+    np.testing.assert_array_equal(on_device.cpu().numpy(), on_host.numpy())
+    for made in (tg.zeros(2, device=cuda), tg.ones(2, device=cuda), tg.rand(2, device=cuda),
+                 tg.arange(3, device=cuda), tg.tensor([1, 2], device=cuda),
+                 tg.zeros_like(on_device), tg.ones_like(on_device)):
+        assert made.device.type == "cuda", made
+
+
+def test_numpy_on_a_device_tensor_names_cpu(cuda):
+    x = tg.ones(2, device=cuda)
+    with pytest.raises(TypeError, match=r"cuda:0.*\.cpu\(\)"):
+        x.numpy()
+    with pytest.raises(TypeError, match=r"\.cpu\(\)"):
+        np.asarray(x)
+
+
+def test_item_printing_and_the_graph_work_on_the_device(cuda):
+    x = tg.tensor([2.0, 3.0], device=cuda, requires_grad=True)
+    y = (x * x).sum()
+    assert y.item() == 13.0
+    assert "device='cuda:0'" in repr(y) and "13." in repr(y)
+    assert "Sum" in tg.graph(y)
+
+
+def test_an_op_that_mixes_devices_names_both(cuda):
+    a = tg.ones(2, device=cuda)
+    b = tg.ones(2)
+    for mixed in (lambda: a + b, lambda: b * a, lambda: a @ b, lambda: tg.where(b > 0, a, a)):
+        with pytest.raises(RuntimeError, match=r"same device.*(cuda:0 and cpu|cpu and cuda:0)"):
+            mixed()
+    assert (a + 1).device.type == "cuda"  # a number goes where the tensor is
+
+
+def test_a_device_without_its_library_is_a_one_line_error():
+    # CI has no CuPy: asking for "cuda" says what is missing; on a GPU machine it just works
+    if devices.is_available("cuda"):
+        assert tg.ones(2, device="cuda").device.type == "cuda"
+        assert devices.why_unavailable("cuda") == ""
+        return
+    with pytest.raises(devices.DeviceUnavailable, match=r"cuda: .*(CuPy|GPU)"):
+        tg.ones(2, device="cuda")
+    assert devices.why_unavailable("cuda").startswith("cuda:")
+
+
+def test_device_names_are_checked():
+    assert devices.device("cuda") == devices.device("cuda:0")
+    for bad in ("gpu", "cuda:1", "cpu:3"):
+        with pytest.raises(ValueError, match="device"):
+            devices.device(bad)
