@@ -128,3 +128,120 @@ def test_device_names_are_checked():
     for bad in ("gpu", "cuda:1", "cpu:3"):
         with pytest.raises(ValueError, match="device"):
             devices.device(bad)
+
+
+# ---- whole training steps: the same numbers as the CPU, and nothing falls back to the host ------
+def _gan_run(device, steps=2):
+    """A DCGAN (with G's moving average) after `steps` training steps on 28x28 images."""
+    tg.manual_seed(0)
+    gan = tg.models.dcgan(latent_dim=8, ema_decay=0.5)
+    if device != "cpu":
+        gan.to(device)
+    optimizers = tg.models.gan_optimizers(gan, lr=1e-3)
+    images = np.random.default_rng(0).random((steps, 4, 1, 28, 28)).astype(np.float32) * 2 - 1
+    metrics = None
+    for batch in images:
+        metrics = gan.train_step(tg.tensor(batch, device=device), optimizers)
+    return gan, optimizers, metrics
+
+
+def _assert_same_state(a, b, rtol=1e-5):
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert list(state_a) == list(state_b)
+    for key in state_a:
+        assert isinstance(state_b[key], np.ndarray), key  # state_dicts hold host arrays
+        np.testing.assert_allclose(state_b[key], state_a[key], rtol=rtol, atol=1e-6, err_msg=key)
+
+
+def test_a_dcgan_step_on_the_device_gives_the_cpus_parameters(cuda):
+    with tg.backend.use("numpy"):  # the kernels the stand-in runs
+        on_cpu, _, cpu_metrics = _gan_run("cpu")
+    on_device, optimizers, metrics = _gan_run(cuda)
+    for p in on_device.parameters():
+        assert isinstance(p.data, StrictArray)
+    for state in optimizers["generator"].state.values():
+        assert isinstance(state["exp_avg"], StrictArray)  # Adam's moments live there too
+    _assert_same_state(on_cpu, on_device)
+    assert tg.train._as_floats(metrics).keys() == tg.train._as_floats(cpu_metrics).keys()
+    samples = on_device.sample(3)  # from the moving average
+    assert samples.device.type == "cuda" and samples.shape == (3, 1, 28, 28)
+
+
+def test_a_vae_step_on_the_device_gives_the_cpus_parameters(cuda):
+    runs = []
+    for device in ("cpu", cuda):
+        tg.manual_seed(0)
+        vae = tg.models.conv_vae(latent_dim=4).to(device)
+        optimizer = tg.optim.Adam(vae.parameters(), lr=1e-3)
+        x = tg.tensor(np.random.default_rng(1).random((3, 784)), device=device)
+        for _ in range(2):
+            optimizer.zero_grad()
+            loss, _ = vae.loss(x)
+            loss.backward()
+            optimizer.step()
+        runs.append(vae)
+    _assert_same_state(runs[0], runs[1], rtol=1e-4)
+
+
+def test_sgd_adam_and_the_moving_average_update_in_place_on_the_device(cuda):
+    results = []
+    for device in ("cpu", cuda):
+        tg.manual_seed(1)
+        model = tg.nn.Sequential(tg.nn.Linear(3, 4), tg.nn.BatchNorm1d(4)).to(device)
+        average = tg.ema.ExponentialMovingAverage(model, decay=0.8, warmup=True)
+        x = tg.tensor([[1.0, 2, 3], [0, 1, -1], [2, 0, 1]], device=device)
+        with tg.backend.use("numpy"):  # NumPy's passes on both devices (numba's round otherwise)
+            for optimizer in (tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                              tg.optim.Adam(model.parameters(), lr=0.1, weight_decay=0.01)):
+                for _ in range(2):
+                    optimizer.zero_grad()
+                    (model(x) * x[:, :1]).sum().backward()
+                    optimizer.step()
+                    average.update(model)
+        results.append((model, average))
+    _assert_same_state(results[0][0], results[1][0])
+    _assert_same_state(results[0][1], results[1][1])
+
+
+def test_checkpoints_hold_host_arrays_and_load_onto_the_models_device(cuda, tmp_path):
+    gan, optimizers, _ = _gan_run(cuda, steps=1)
+    path = tmp_path / "gan.npz"
+    tg.save({"model": gan.state_dict(), "optim": optimizers["generator"].state_dict()}, path)
+    state = tg.load(path)
+    fresh = tg.models.dcgan(latent_dim=8, ema_decay=0.5).to(cuda)
+    fresh.load_state_dict(state["model"])
+    _assert_same_state(gan, fresh, rtol=0)
+    assert all(isinstance(p.data, StrictArray) for p in fresh.parameters())
+    adam = tg.models.gan_optimizers(fresh)["generator"]
+    adam.load_state_dict(state["optim"])  # Adam's moments go to each parameter's device
+    for moments in adam.state.values():
+        assert isinstance(moments["exp_avg_sq"], StrictArray)
+    on_cpu = tg.models.dcgan(latent_dim=8, ema_decay=0.5)
+    on_cpu.load_state_dict(fresh.state_dict())  # and back to a CPU model
+    _assert_same_state(gan, on_cpu, rtol=0)
+
+
+def test_fit_checkpoints_and_resumes_on_the_device(cuda, tmp_path):
+    from tinygen.data import DataLoader
+    from tinygen.train import fit
+
+    data = np.random.default_rng(2).random((24, 6)).astype(np.float32)
+
+    def setup():
+        tg.manual_seed(0)
+        model = tg.nn.Sequential(tg.nn.Linear(6, 3), tg.nn.Dropout(0.2), tg.nn.Linear(3, 6))
+        model.to(cuda)
+        model.loss = lambda x: (((model(x) - x) ** 2).mean(), {})
+        optimizer = tg.optim.Adam(model.parameters(), lr=1e-2)
+        return model, optimizer, DataLoader(data, 8, seed=1, device=cuda)
+
+    assert next(iter(setup()[2])).device.type == "cuda"  # the loader's batches go there
+    straight, optimizer, loader = setup()
+    fit(straight, loader, optimizer, epochs=3, progress=False)
+    path = str(tmp_path / "run.npz")
+    first, optimizer, loader = setup()
+    fit(first, loader, optimizer, epochs=1, checkpoint=path, progress=False)
+    resumed, optimizer, loader = setup()
+    fit(resumed, loader, optimizer, epochs=3, resume=path, progress=False)
+    assert all(isinstance(p.data, StrictArray) for p in resumed.parameters())
+    _assert_same_state(straight, resumed)

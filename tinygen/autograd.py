@@ -198,7 +198,8 @@ def _accumulate(tensor, grad, create_graph):
     """tensor.grad += grad (kept in the graph only with create_graph=True)."""
     if not create_graph:
         data = grad.data
-        if data.base is not None or not data.flags.writeable:
+        # CuPy's arrays have no "writeable" flag: they are always writeable.
+        if data.base is not None or not getattr(data.flags, "writeable", True):
             # A view (a broadcast, a transpose) may be read-only or shared with another tensor's
             # gradient: .grad gets an array of its own, which the user may modify in place.
             data = data.copy()
