@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, backend, kernels, mnist_classifier, models, nn, plot
+from . import device as devices
 from .autograd import no_grad
 from .checkpoint import load, write_atomically
 from .data import load_mnist
@@ -36,6 +37,7 @@ from .data.mnist import cache_dir, find_mnist
 from .data.transforms import Dequantizer, dequantize, flatten, to_symmetric, to_unit
 from .interrupt import TrainingInterrupted
 from .models.vae import LIKELIHOODS, bits_per_dim
+from .nn.module import parameter_device
 from .optim import Adam
 from .random import manual_seed
 from .tensor import tensor
@@ -193,7 +195,7 @@ def _write_json(obj, path):
 def _reconstruction_grid(model, x, path, value_range=None):
     """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
     originals = x[:32]
-    reconstructions = model(tensor(originals)).data
+    reconstructions = model(tensor(originals, device=parameter_device(model))).cpu().numpy()
     rows = []
     for start in range(0, len(originals), 8):
         rows.append(originals[start:start + 8])
@@ -206,14 +208,15 @@ def _value_range(recipe):
     return (0.0, 1.0) if recipe.likelihood == "gaussian" else None
 
 
-def _training_loader(recipe, data, quick, batch_size, seed):
-    """The training images in mini-batches, with new noise for every batch where the recipe asks."""
+def _training_loader(recipe, data, quick, batch_size, seed, device=None):
+    """The training images in mini-batches, with new noise for every batch where the recipe asks,
+    put on device."""
     if recipe.train_transform is None:
         x_train = _mnist_inputs("train", data, quick, recipe.pixels)
-        return DataLoader(x_train, batch_size, shuffle=True, seed=seed)
+        return DataLoader(x_train, batch_size, shuffle=True, seed=seed, device=device)
     x_train = _mnist_inputs("train", data, quick, flatten)  # uint8 rows, noised batch by batch
     return DataLoader(x_train, batch_size, shuffle=True, seed=seed,
-                      transform=recipe.train_transform(seed))
+                      transform=recipe.train_transform(seed), device=device)
 
 
 def _add_bits_per_dim(history, dim):
@@ -277,6 +280,7 @@ def _resume_command(model_name, checkpoint):
 
 
 def train(args):
+    device = _usable_device(args.device)
     quick = args.quick or os.environ.get("TINYGEN_QUICK") == "1"
     if args.resume:
         settings, resumed_state = _resumed_run_settings(args, quick)
@@ -290,8 +294,8 @@ def train(args):
     manual_seed(settings["seed"])
     os.makedirs(out, exist_ok=True)
     loader = _training_loader(recipe, settings["data"], settings["quick"], settings["batch_size"],
-                              settings["seed"])
-    model = recipe.build()
+                              settings["seed"], device)
+    model = recipe.build().to(device)  # before its optimizers are made, as in PyTorch
     if recipe.adversarial:
         optimizer = models.gan_optimizers(model, lr=settings["lr"],
                                           lr_discriminator=settings.get("lr_discriminator"))
@@ -299,12 +303,12 @@ def train(args):
     else:
         optimizer = Adam(model.parameters(), lr=settings["lr"])
         x_test = _mnist_inputs("test", settings["data"], settings["quick"], recipe.pixels)
-        val_loader = DataLoader(x_test, settings["batch_size"], shuffle=False)
+        val_loader = DataLoader(x_test, settings["batch_size"], shuffle=False, device=device)
     epochs = settings["epochs"]
     checkpoint = os.path.join(out, "checkpoint.npz")
     metrics_path = os.path.join(out, "metrics.json")
     print(f"tinygen train {args.model}: {recipe.description}; {loader.n_samples} training images, "
-          f"{epochs} epochs, backend {backend.current()}, writing to {out}"
+          f"{epochs} epochs, {_where_it_runs(device)}, writing to {out}"
           + (f"; resuming from {args.resume}" if args.resume else ""))
     # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
     watch = model.sample_grid_saver(os.path.join(out, "epochs")) if recipe.adversarial else None
@@ -354,7 +358,7 @@ def train(args):
                              _value_range(recipe))
         written.append("reconstructions.png")
     if hasattr(model, "sample"):
-        plot.image_grid(model.sample(64).data, os.path.join(out, "samples.png"),
+        plot.image_grid(model.sample(64).cpu().numpy(), os.path.join(out, "samples.png"),
                         value_range=_value_range(recipe))
         written.append("samples.png")
     if watch is not None:
@@ -404,7 +408,7 @@ def _unit_samples(model, n, value_range):
     out = np.empty((n, 1, 28, 28), np.float32)
     for start in range(0, n, _SAMPLE_CHUNK):
         count = min(_SAMPLE_CHUNK, n - start)
-        x = np.asarray(model.sample(count).data, dtype=np.float64).reshape(count, 1, 28, 28)
+        x = model.sample(count).cpu().numpy().astype(np.float64).reshape(count, 1, 28, 28)
         out[start:start + count] = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return out
 
@@ -419,6 +423,7 @@ def _save_samples(samples, path):
 
 
 def sample(args):
+    device = _usable_device(args.device)
     suffix = os.path.splitext(args.out)[1].lower()
     if suffix not in SAMPLE_FORMATS:
         raise CommandError(f"--out {args.out}: give a .png (a grid of the images) or a .npz (the "
@@ -436,7 +441,7 @@ def sample(args):
         model.load_state_dict(state["model"])
     except ValueError as error:
         model, recipe = _model_of_renamed_recipe(name, state["model"], args.checkpoint, error)
-    model.eval()
+    model.to(device).eval()
     if suffix == ".npz":
         if not hasattr(model, "sample"):
             raise CommandError(f"{name} has no sampler (an autoencoder's codes have no prior), so "
@@ -446,7 +451,7 @@ def sample(args):
         print(f"{args.n} samples from {name} written to {args.out} ('{SAMPLES_KEY}': float32 "
               f"{samples.shape} in [0, 1]); next: tinygen score {shlex.quote(args.out)}")
     elif hasattr(model, "sample"):
-        images = model.sample(args.n).data
+        images = model.sample(args.n).cpu().numpy()
         path = plot.image_grid(images, args.out, value_range=_value_range(recipe))
         print(f"{args.n} samples from {name} written to {path}")
     else:
@@ -509,18 +514,19 @@ def _no_samples_array(path, names):
 
 
 def score(args):
+    device = _usable_device(args.device)
     fake = _load_samples(args.samples)
     n = len(fake)
     test = _mnist_inputs("test", args.data, quick=False, pixels=np.asarray)  # uint8 (N, 28, 28)
     training = _mnist_inputs("train", args.data, quick=False, pixels=np.asarray)
-    fake_features, fake_probs = mnist_classifier.classify(fake)
-    test_features, test_probs = mnist_classifier.classify(test)
+    fake_features, fake_probs = mnist_classifier.classify(fake, device=device)
+    test_features, test_probs = mnist_classifier.classify(test, device=device)
     fid = mnist_classifier.fid_from_features(fake_features, test_features)
     # The floor: n training digits against the same test digits, drawn as real_floor draws them.
     n_real = min(n, len(training))
     picked = np.sort(np.random.default_rng(0).choice(len(training), size=n_real, replace=False))
-    floor = mnist_classifier.fid_from_features(mnist_classifier.features(training[picked]),
-                                               test_features)
+    real_features, _ = mnist_classifier.classify(training[picked], device=device)
+    floor = mnist_classifier.fid_from_features(real_features, test_features)
     mean, std = mnist_classifier.mnist_score_from_probs(fake_probs)
     real_mean, real_std = mnist_classifier.mnist_score_from_probs(test_probs)
     real = f"{n_real} real training digits"
@@ -555,9 +561,29 @@ def _print_class_histogram(counts, test_counts):
         print(f"under-represented ({rule}): none")
 
 
+def _usable_device(name):
+    """The Device for --device NAME; CommandError saying what is missing if it cannot run here."""
+    why_not = devices.why_unavailable(name)
+    if why_not:
+        raise CommandError(f"--device {name}: not available here: {why_not}")
+    return devices.device(name)
+
+
+def _where_it_runs(device):
+    """'on cpu, backend numba' or 'on cuda:0 (CuPy arrays, cuda kernels)', for the first line."""
+    if device == devices.CPU:
+        return f"on cpu, backend {backend.current()}"
+    lib = devices.library(device.type)
+    return f"on {device} ({lib.name} arrays, {lib.kernels} kernels)"
+
+
 def info(args):
     print(f"tinygen {__version__}, numpy {np.__version__}")
-    print(f"backend in use: {backend.current()}")
+    print("devices (tinygen train/sample/score --device):")
+    for name in devices.DEVICE_TYPES:
+        why_not = devices.why_unavailable(name)
+        print(f"  {name:6s} " + ("available" if not why_not else f"not available: {why_not}"))
+    print(f"backend in use on the cpu: {backend.current()}")
     for entry in backend.status():
         if not entry.available:
             print(f"  {entry.name:6s} ({entry.device}) not available: {entry.why_not}")
@@ -589,7 +615,9 @@ def build_parser():
                    help="the decoder's p(x|z), for the vae: bernoulli (the default) or gaussian "
                         "(a mean and a log-variance per pixel, trained on dequantised pixels)")
     p.add_argument("--seed", type=int, help="default: 0")
-    p.add_argument("--backend", choices=kernels.names(), help="conv kernels (default: the fastest)")
+    p.add_argument("--backend", choices=kernels.names(),
+                   help="conv kernels for the CPU (default: the fastest)")
+    _add_device_option(p, "train on")
     p.add_argument("--data", default=None,
                    help="folder with the MNIST IDX files, or 'bundled' for the packaged subset "
                         "(default: search TINYGEN_DATA and the cache, then download)")
@@ -613,6 +641,7 @@ def build_parser():
                         f"samples for `tinygen score`, array '{SAMPLES_KEY}', float32 "
                         "(N, 1, 28, 28) in [0, 1], written atomically")
     p.add_argument("--data", default=None, help="MNIST folder or 'bundled' (for reconstructions)")
+    _add_device_option(p, "generate on")
     p.set_defaults(run=sample)
 
     p = commands.add_parser(
@@ -627,11 +656,18 @@ def build_parser():
     p.add_argument("--data", default=None,
                    help="folder with the MNIST IDX files, or 'bundled' for the packaged subset "
                         "(default: search TINYGEN_DATA and the cache, then download)")
+    _add_device_option(p, "run the classifier on")
     p.set_defaults(run=score)
 
     p = commands.add_parser("info", help="version, backends, where MNIST is")
     p.set_defaults(run=info)
     return parser
+
+
+def _add_device_option(p, what):
+    p.add_argument("--device", choices=devices.DEVICE_TYPES, default="cpu",
+                   help=f"where to {what}: cpu (the default) or cuda (a GPU, with the [cuda] "
+                        "extra installed; `tinygen info` says whether it is usable)")
 
 
 def _show_warning_on_one_line(message, category, filename, lineno, file=None, line=None):

@@ -90,14 +90,14 @@ def _cupy_library():
         import cupy
     except ImportError as error:
         raise DeviceUnavailable(
-            f"cuda: CuPy is not installed ({error}); install the GPU extra: "
-            "pip install -e '.[cuda]'") from None
+            f"CuPy is not installed ({error}); install the GPU extra: pip install -e '.[cuda]'"
+        ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # no driver, or a driver too old for this CuPy
-        raise DeviceUnavailable(f"cuda: CuPy finds no usable GPU ({error})") from None
+        raise DeviceUnavailable(f"CuPy finds no usable GPU ({error})") from None
     if count < 1:
-        raise DeviceUnavailable("cuda: CuPy finds no GPU on this machine")
+        raise DeviceUnavailable("CuPy finds no GPU on this machine")
     return ArrayLibrary("cupy", cupy.ndarray, cupy.asarray, cupy.asnumpy, "cuda",
                         cupy.cuda.Device().synchronize)
 
@@ -106,7 +106,9 @@ _FACTORIES = {"cuda": _cupy_library}
 
 
 def library(device_type):
-    """The ArrayLibrary of a device type ("cuda"), or DeviceUnavailable with the reason."""
+    """The ArrayLibrary of a device type ("cuda"), or DeviceUnavailable with the reason.
+
+    Looked for once per process (finding a GPU is slow); the answer is kept."""
     if device_type not in _libraries:
         try:
             _set_library(device_type, _FACTORIES[device_type]())
@@ -114,7 +116,7 @@ def library(device_type):
             _libraries[device_type] = reason
     found = _libraries[device_type]
     if isinstance(found, DeviceUnavailable):
-        raise DeviceUnavailable(str(found))
+        raise DeviceUnavailable(f"device '{device_type}' is not available here: {found}")
     return found
 
 
@@ -192,8 +194,8 @@ def why_unavailable(device_type="cuda"):
         return ""
     try:
         library(device_type)
-    except DeviceUnavailable as reason:
-        return str(reason)
+    except DeviceUnavailable:
+        return str(_libraries[device_type])
     return ""
 
 

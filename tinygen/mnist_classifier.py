@@ -17,15 +17,18 @@ Images are NumPy arrays or Tensors of shape (N, 784), (N, 28, 28) or (N, 1, 28, 
 [0, 255], or floats in value_range, (0, 1) by default; pass value_range=(-1, 1) for tanh outputs.
 bench/train_mnist_classifier.py trains the classifier and writes the weights file.
 """
+import copy
 import functools
 from pathlib import Path
 
 import numpy as np
 
+from . import device as devices
 from . import nn
 from .autograd import no_grad
 from .checkpoint import load
 from .nn.losses import cross_entropy
+from .nn.module import parameter_device
 from .tensor import Tensor
 
 WEIGHTS = Path(__file__).parent / "mnist_classifier.npz"
@@ -121,26 +124,31 @@ def _unit_images(images, value_range, who):
     return ((x.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
 
 
-def _outputs(images, value_range, classifier, who):
-    """(features (N, 128) float64, softmax probabilities (N, 10) float64), in batches, no graph."""
+def _outputs(images, value_range, classifier, who, device=None):
+    """(features (N, 128) float64, softmax probabilities (N, 10) float64), in batches, no graph;
+    the network runs on device (default: where the classifier is, the CPU for the bundled one)."""
     x = _unit_images(images, value_range, who)
     classifier = classifier if classifier is not None else load_classifier()
+    if device is not None and parameter_device(classifier) != devices.device(device):
+        classifier = copy.deepcopy(classifier).to(device)  # the cached one stays where it is
+    where = parameter_device(classifier)
     feats, probs = [], []
     with no_grad():
         for start in range(0, len(x), _BATCH):
-            h = classifier.features(Tensor(x[start:start + _BATCH]))
-            logits = classifier.head(h).data.astype(np.float64)
-            feats.append(h.data.astype(np.float64))
+            h = classifier.features(Tensor(x[start:start + _BATCH], device=where))
+            logits = classifier.head(h).cpu().numpy().astype(np.float64)
+            feats.append(h.cpu().numpy().astype(np.float64))
             logits -= logits.max(axis=1, keepdims=True)  # softmax without overflow
             p = np.exp(logits)
             probs.append(p / p.sum(axis=1, keepdims=True))
     return np.concatenate(feats), np.concatenate(probs)
 
 
-def classify(images, value_range=(0, 1), classifier=None):
+def classify(images, value_range=(0, 1), classifier=None, device=None):
     """(features (N, 128), class probabilities p(y|x) (N, 10)), both float64, from one pass of
-    the classifier: what FID, the MNIST score and the class histogram each need."""
-    return _outputs(images, value_range, classifier, "classify")
+    the classifier: what FID, the MNIST score and the class histogram each need. device: where
+    the classifier runs ("cuda"); the results come back to the host."""
+    return _outputs(images, value_range, classifier, "classify", device)
 
 
 def features(images, value_range=(0, 1), classifier=None):

@@ -16,7 +16,6 @@ import math
 import os
 import time
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .autograd import no_grad

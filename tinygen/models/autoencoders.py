@@ -13,6 +13,7 @@ Inputs are flattened images (N, D) in [0, 1].
 """
 from contextlib import nullcontext
 
+from .. import device as devices
 from .. import nn
 from ..autograd import enable_grad, grad
 from ..creation import randn
@@ -161,14 +162,15 @@ def corrupt(x, noise, level, rng=None):
     if level < 0 or (noise != "gaussian" and level > 1):
         raise ValueError(f"corrupt: {noise} noise needs a level in "
                          f"{'[0, inf)' if noise == 'gaussian' else '[0, 1]'}, got {level}")
+    where = devices.device_of(x)  # the noise is drawn on the host and copied to x's device
     if noise == "gaussian":
-        noisy = x + level * rng.standard_normal(x.shape)
+        noisy = x + level * devices.to_device(rng.standard_normal(x.shape), where)
         return noisy.clip(0, 1).astype(x.dtype)
-    hit = rng.random(x.shape) < level
+    hit = devices.to_device(rng.random(x.shape) < level, where)
     if noise == "masking":
         return (x * ~hit).astype(x.dtype)
     if noise == "salt_pepper":
-        salt = rng.random(x.shape) < 0.5
+        salt = devices.to_device(rng.random(x.shape) < 0.5, where)
         out = x.copy()
         out[hit] = salt[hit]
         return out

@@ -170,7 +170,7 @@ class GAN(nn.Module):
             generator.eval()
             try:
                 with no_grad():
-                    images = generator(z).data
+                    images = generator(z).cpu().numpy()
             finally:
                 generator.train(was_training)
             path = os.path.join(directory, f"samples_epoch_{epoch:03d}.png")

@@ -1,7 +1,6 @@
 """Functions of tensors with no state of their own: activations, linear, conv, pooling and
 upsampling, dropout, batch norm, and (from tinygen/nn/losses.py) the losses. The layers in
 tinygen/nn/layers.py call these."""
-import numpy as np
 
 from .. import ops
 from ..ops import fused as fused_ops
