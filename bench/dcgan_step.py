@@ -40,6 +40,12 @@ TINYGEN_QUICK=1 runs batch 8 with few repeats (a few seconds), all checks includ
 
     python bench/dcgan_step.py [--blocks 10] [--block-size 3] [--warmup 2] [--batch 64]
                                [--architecture {classic,deep,infogan}] [--torch-device {cpu,cuda}]
+                               [--device {cpu,cuda}]
+
+--device cuda also times tinygen with models, optimizer state and data on the GPU (device
+tensors, CuPy arrays), once per way of running the convolutions there: "gpu:im2col" (the numpy
+backend's im2col code on CuPy arrays, its products in cuBLAS) and "gpu:implicit_gemm" (the tiled
+numba.cuda kernels of tinygen/kernels/cuda_conv.py); each step ends with a device synchronize.
 """
 import argparse
 import os
@@ -89,22 +95,28 @@ def starting_point(batch, architecture="classic"):
 
 
 class TinygenGAN:
-    """Models and optimizers in tinygen, started from the given state dicts; step() on a backend."""
+    """Models and optimizers in tinygen, started from the given state dicts; step() on a backend,
+    or with device="cuda" on tensors that live on the GPU, the convolutions by conv_method."""
 
-    def __init__(self, g_state, d_state, backend, real, z, architecture="classic"):
+    def __init__(self, g_state, d_state, backend, real, z, architecture="classic", device="cpu",
+                 conv_method=None):
         self.G, self.D = build(nn, architecture)
         self.G.load_state_dict(g_state)
         self.D.load_state_dict(d_state)
+        self.G.to(device)  # before the optimizers: Adam keeps its state next to the weights
+        self.D.to(device)
         self.opt_g = tg.optim.Adam(self.G.parameters(), lr=LR, betas=BETAS)
         self.opt_d = tg.optim.Adam(self.D.parameters(), lr=LR, betas=BETAS)
-        self.backend = backend
-        self.real, self.z = tg.tensor(real), tg.tensor(z)
-        self.ones = tg.ones(len(real), 1)
-        self.zeros = tg.zeros(len(real), 1)
+        self.backend, self.device, self.conv_method = backend, device, conv_method
+        self.real, self.z = tg.tensor(real, device=device), tg.tensor(z, device=device)
+        self.ones = tg.ones(len(real), 1, device=device)
+        self.zeros = tg.zeros(len(real), 1, device=device)
 
     def step(self):
         """One discriminator and one generator update; returns (loss_d, loss_g)."""
         bce = nn.functional.binary_cross_entropy_with_logits
+        if self.conv_method is not None:
+            tg.kernels.load("cuda").use_conv_method(self.conv_method)
         with tg.backend.use(self.backend):
             fake = self.G(self.z)
             self.opt_d.zero_grad()
@@ -116,7 +128,13 @@ class TinygenGAN:
             loss_g = bce(self.D(fake), self.ones)  # non-saturating: -log D(G(z))
             loss_g.backward()
             self.opt_g.step()
+        if self.device != "cpu":
+            tg.devices.synchronize(self.device)  # GPU work is queued: wait for the whole step
         return loss_d.item(), loss_g.item()
+
+
+# tinygen on device tensors: one implementation per way of running the convolutions there
+DEVICE_CONV_METHODS = ("im2col", "implicit_gemm")
 
 
 class TorchGAN:
@@ -171,8 +189,13 @@ def main():
                         help="which of models.dcgan's networks (default: classic, the one above)")
     parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
                         help="where the torch baseline step runs (cuda: on the GPU, cuDNN)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: also time tinygen on tensors that live on the GPU, once per "
+                             f"way of running its convolutions ({', '.join(DEVICE_CONV_METHODS)})")
     args = parser.parse_args()
     prepare_torch_device(parser, args.torch_device, torch)
+    if args.device == "cuda" and not tg.devices.is_available("cuda"):
+        parser.error(f"--device cuda: {tg.devices.why_unavailable('cuda')}")
     load_start = os.getloadavg()[0]
 
     real, z, g_state, d_state = starting_point(args.batch, args.architecture)
@@ -180,6 +203,10 @@ def main():
     names = backends()
     impls = {name: TinygenGAN(g_state, d_state, name, real, z, args.architecture)
              for name in names}
+    if args.device == "cuda":
+        for method in DEVICE_CONV_METHODS:
+            impls[f"gpu:{method}"] = TinygenGAN(g_state, d_state, "numpy", real, z,
+                                                args.architecture, "cuda", method)
     if torch is not None:
         impls["torch"] = TorchGAN(g_state, d_state, real, z, args.torch_device, args.architecture)
 
@@ -234,8 +261,14 @@ def main():
     for name in others:
         print(f"  ratio {name} / numpy = {median[name] / median['numpy']:.3f}")
     if torch is not None:
-        for name in names:
-            print(f"  ratio {name} / torch = {median[name] / median['torch']:.3f}")
+        for name in impls:
+            if name != "torch":
+                print(f"  ratio {name} / torch = {median[name] / median['torch']:.3f}")
+    if "numba" in impls:
+        for name in impls:
+            if name.startswith("gpu:"):
+                print(f"  speed-up of {name} over numba on this machine's CPU: "
+                      f"{median['numba'] / median[name]:.1f}x")
 
 
 if __name__ == "__main__":

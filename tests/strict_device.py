@@ -7,7 +7,7 @@ give StrictArrays back, but it refuses to become a NumPy array (__array__ raises
 mixed with NumPy arrays in one call, and offers only methods that cupy.ndarray also has. So any
 line of the engine that would copy a device array to the host silently raises here.
 
-    with tinygen.device.use_library("cuda", STRICT):     # "cuda" tensors are StrictArrays
+    with tinygen.devices.use_library("cuda", STRICT):     # "cuda" tensors are StrictArrays
         x = tinygen.randn(4, 3, device="cuda")
         ...
 
@@ -17,7 +17,7 @@ through the same protocols; on a real GPU the cuda backend's kernels take their 
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from tinygen.device import ArrayLibrary
+from tinygen.devices import ArrayLibrary
 
 
 class HostCopyError(TypeError):

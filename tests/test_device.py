@@ -7,8 +7,7 @@ from strict_device import STRICT, HostCopyError, StrictArray
 from test_ops_gradients import CASES
 
 import tinygen as tg
-from tinygen import cli
-from tinygen import device as devices
+from tinygen import cli, devices
 
 
 @pytest.fixture

@@ -6,18 +6,21 @@
     loss.backward()
     x.grad                  # tensor([2., 4., 6.])
 
-The engine, nn, optim and the backend switch load with `import tinygen`. The larger submodules
-(data, models, metrics, plot, train) load on first use, as `tg.data.load_mnist(...)`, so that
-importing tinygen stays quick and never pulls in matplotlib or compiles a kernel.
+On a GPU (with the [cuda] extra): tg.randn(3, device="cuda"), model.to("cuda"); see
+tinygen/devices.py. The engine, nn, optim and the backend switch load with `import tinygen`.
+The larger submodules (data, models, metrics, plot, train) load on first use, as
+`tg.data.load_mnist(...)`, so that importing tinygen stays quick and never pulls in matplotlib or
+compiles a kernel.
 """
 import importlib
 
 # autograd first: it defines Function, which tensor.py (and through it ops/) needs.
 from . import autograd  # noqa: F401  (isort: skip)
-from . import backend, nn, optim
+from . import backend, devices, nn, optim
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad
 from .checkpoint import load, save
 from .creation import arange, ones, ones_like, rand, randn, zeros, zeros_like
+from .devices import Device, device
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph_text import graph
 from .ops import concatenate, matmul, maximum, minimum, stack, where
@@ -34,7 +37,7 @@ __all__ = [
     "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange", "manual_seed",
     "concatenate", "stack", "where", "maximum", "minimum", "matmul",
     "gradcheck", "gradgradcheck", "GradcheckError", "graph", "nn", "optim", "save", "load",
-    "backend", *_LOADED_ON_FIRST_USE,
+    "backend", "devices", "Device", "device", *_LOADED_ON_FIRST_USE,
 ]
 
 

@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from . import device as devices
+from . import devices
 
 _grad_enabled = True
 

@@ -16,8 +16,7 @@ import os
 import warnings
 from collections import namedtuple
 
-from . import device as devices
-from . import kernels
+from . import devices, kernels
 
 BackendStatus = namedtuple("BackendStatus", "name device available why_not simulated")
 

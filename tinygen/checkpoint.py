@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from . import device as devices
+from . import devices
 from .tensor import Tensor
 
 _FORMAT = "tinygen-checkpoint"

@@ -27,8 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, backend, kernels, mnist_classifier, models, nn, plot
-from . import device as devices
+from . import __version__, backend, devices, kernels, mnist_classifier, models, nn, plot
 from .autograd import no_grad
 from .checkpoint import load, write_atomically
 from .data import load_mnist

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import device as devices
-from . import nn
+from . import devices, nn
 from .autograd import no_grad
 from .checkpoint import load
 from .nn.losses import cross_entropy

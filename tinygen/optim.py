@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import device as devices
+from . import devices
 from .autograd import enable_grad, no_grad
 from .ops.fused import kernels_with
 from .tensor import Tensor, as_tensor

@@ -9,8 +9,7 @@ each op's forward and backward sit side by side.
 """
 import numpy as np
 
-from . import autograd
-from . import device as devices
+from . import autograd, devices
 
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .. import device as devices
+from .. import devices
 from .. import random as _random
 from ..tensor import Tensor
 

@@ -264,7 +264,7 @@ def conv2d(x, w, stride, padding):
 def conv2d_grad_input(gy, w, x_shape, stride, padding):
     """dL/dx from dL/dy.  gy (N, O, OH, OW), w (O, C, kH, kW), x_shape (N, C, H, W) -> x_shape."""
     if _im2col_on_device(gy):
-        return numpy_conv.conv2d_grad_input(gy, w, x_shape, padding, stride)
+        return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
     n, c, h, width = x_shape
     o, _, kh, kw = w.shape
     sizes = (c, o * kh * kw, n * h * width)  # GX (C x N*H*W) = W^T (C x O*kH*kW) . G

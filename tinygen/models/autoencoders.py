@@ -13,8 +13,7 @@ Inputs are flattened images (N, D) in [0, 1].
 """
 from contextlib import nullcontext
 
-from .. import device as devices
-from .. import nn
+from .. import devices, nn
 from ..autograd import enable_grad, grad
 from ..creation import randn
 from ..nn import functional as F

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .. import device as devices
+from .. import devices
 from ..random import generator
 
 

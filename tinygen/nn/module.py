@@ -9,7 +9,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import device as devices
+from .. import devices
 from ..tensor import Tensor, as_tensor
 
 

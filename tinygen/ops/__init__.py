@@ -1,6 +1,5 @@
 """Differentiable ops: each is a Function, with forward (arrays) and backward (Tensors) together."""
 from .conv import conv2d, conv_transpose2d  # noqa: F401
-from .device import to_device  # noqa: F401
 from .elementwise import (  # noqa: F401
     abs,
     add,
@@ -36,3 +35,4 @@ from .shape import (  # noqa: F401
     transpose,
     unsqueeze,
 )
+from .to_device import to_device  # noqa: F401

@@ -6,7 +6,7 @@ Binary ops broadcast like NumPy; their backward sums each gradient back to its i
 import numpy as np
 
 from ..autograd import Function
-from ..device import check_same_device, is_device_array
+from ..devices import check_same_device, is_device_array
 from ..tensor import Tensor, as_tensor
 from .shape import sum_to_shape
 

@@ -6,7 +6,7 @@ an indexed gradient back into zeros.
 """
 import numpy as np
 
-from .. import device as devices
+from .. import devices
 from ..autograd import Function
 from ..tensor import Tensor
 

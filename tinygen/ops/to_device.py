@@ -2,7 +2,7 @@
 
     y = x.to("cuda")     # y lives on the GPU; y's gradient is copied back to x's device
 """
-from .. import device as devices
+from .. import devices
 from ..autograd import Function
 
 
