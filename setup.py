@@ -17,7 +17,11 @@ setup(
     extras_require={
         # ruff: the lint of .ci/run (ruff.toml); jupytext: tests/test_notebooks.py
         "test": ["pytest", "hypothesis", "ruff>=0.8", "jupytext>=1.16"],
-        "cuda": ["numba-cuda"],
+        # the GPU: numba-cuda for tinygen's kernels, CuPy for the arrays that live there (this
+        # wheel is for CUDA 13 drivers; with a CUDA 12 driver install cupy-cuda12x instead).
+        # numba-cuda 0.30.4 cannot compile a kernel under numpy 2.5 (it looks up np.row_stack,
+        # which 2.5 removed; seen on an H200): numpy stays below 2.5 with this extra.
+        "cuda": ["numba-cuda==0.30.4", "cupy-cuda13x>=14.2", "numpy<2.5"],
         # jupyter lab lessons/: jupytext's contents manager reads a percent-format script as a
         # notebook (Open With > Notebook) and saves it back as the same script. jupytext's
         # JupyterLab extension works with JupyterLab 4 from 1.15 on, and 1.16 made it for

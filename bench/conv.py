@@ -50,7 +50,11 @@ threading layer and any such setting in the environment are printed.
 TINYGEN_QUICK=1 runs batch 8 with few repeats (all checks still run, the cold start too).
 
     python bench/conv.py [--blocks 10] [--repeats 5] [--batch 64 128] [--no-cold-start]
-                         [--torch-device {cpu,cuda}]
+                         [--torch-device {cpu,cuda}] [--device {cpu,cuda}]
+
+--device cuda adds the cuda backend's kernels on device arrays (CuPy's, copied there once), one
+column per method: "gpu:im2col" (numpy_conv's code on CuPy arrays, the products in cuBLAS) and
+"gpu:implicit_gemm" (the tiled numba.cuda kernels); each timed call ends with a synchronize.
 """
 import argparse
 import json
@@ -126,6 +130,28 @@ def synchronized(call):
         torch.cuda.synchronize()
         return result
     return call_and_wait
+
+
+# --device cuda: the cuda kernels on arrays that live on the GPU (CuPy's), once per method
+DEVICE_CONV_METHODS = ("im2col", "implicit_gemm")
+
+
+def device_calls(transposed, x, w, gy, method):
+    """The cuda backend's three kernels on device arrays, run by `method`; the inputs are copied
+    to the GPU here, once, and every call waits for the GPU before it returns."""
+    k = tg_kernels.load("cuda")
+    on_gpu = [tg.devices.to_device(a, "cuda") for a in (x, w, gy)]
+    calls = kernel_calls(k, transposed, *on_gpu)
+
+    def run(call):
+        def call_and_wait():
+            k.use_conv_method(method)
+            result = call()
+            tg.devices.synchronize("cuda")
+            return result
+        return call_and_wait
+
+    return {what: run(call) for what, call in calls.items()}
 
 
 def torch_calls(transposed, x, w, gy, device):
@@ -205,18 +231,24 @@ def bench_layer(layer, batch, names, args, rng):
     for name in names:
         for what, call in kernel_calls(tg_kernels.load(name), transposed, x, w, gy).items():
             calls[name, what] = call
+    gpu_names = []
+    if args.device == "cuda":
+        for method in DEVICE_CONV_METHODS:
+            gpu_names.append(f"gpu:{method}")
+            for what, call in device_calls(transposed, x, w, gy, method).items():
+                calls[gpu_names[-1], what] = call
     if torch is not None:
         for what, call in torch_calls(transposed, x, w, gy, args.torch_device).items():
             calls["torch", what] = call
 
     # Same numbers first: the timings mean nothing otherwise.
     reference = {what: calls["numpy", what]() for what in KERNEL_NAMES}
-    for name in names:
+    for name in names + gpu_names:
         if name == "numpy":
             continue
         for what in KERNEL_NAMES:
-            result = calls[name, what]()
-            assert np.asarray(result).dtype == np.float32, (name, what, result.dtype)
+            result = tg.devices.to_host(calls[name, what]())  # a copy back, for the check only
+            assert result.dtype == np.float32, (name, what, result.dtype)
             assert_close(result, reference[what],
                          f"{label}, batch {batch}: {name} vs numpy, {what}")
     if torch is not None:
@@ -227,7 +259,7 @@ def bench_layer(layer, batch, names, args, rng):
         for what, auto in zip(KERNEL_NAMES[1:], autograd):
             assert_close(auto.numpy(), reference[what], f"{label}: torch autograd, {what}")
 
-    impls = list(names) + (["torch"] if torch is not None else [])
+    impls = list(names) + gpu_names + (["torch"] if torch is not None else [])
     times = {key: [] for key in calls}
     for _ in range(args.blocks):
         for impl in impls:
@@ -310,8 +342,13 @@ def main():
     parser.add_argument("--no-cold-start", action="store_true", help="skip the subprocess timing")
     parser.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
                         help="where the torch baseline runs (cuda: cuDNN on the GPU)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: also time the cuda kernels on arrays that live on the GPU, "
+                             f"per method ({', '.join(DEVICE_CONV_METHODS)})")
     args = parser.parse_args()
     prepare_torch_device(parser, args.torch_device, torch)
+    if args.device == "cuda" and not tg.devices.is_available("cuda"):
+        parser.error(f"--device cuda: {tg.devices.why_unavailable('cuda')}")
     load_start = os.getloadavg()[0]
 
     names = backends()

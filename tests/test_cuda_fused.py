@@ -16,8 +16,8 @@ with the simulator's stand-in device memory: the copies for host arrays, and for
 _on_device (patched) calls device arrays, none at all.
 
 The "im2col" method runs numpy_conv.py on the device arrays themselves. Its device arrays here are
-StandInDeviceArray: NumPy arrays dressed as CuPy arrays, which reach NumPy's functions through the
-same dispatch protocols as CuPy and, like CuPy, refuse to be mixed with host arrays; so an array
+tests/strict_device.py's StrictArrays marked as device arrays: they reach NumPy's functions through
+the same dispatch protocols as CuPy arrays and, like them, refuse to meet host arrays; so an array
 that numpy_conv made on the host (np.zeros without like=) fails here as it would on a GPU.
 """
 import contextlib
@@ -30,6 +30,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from strict_device import StrictArray
+from test_cuda_conv import GRID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,60 +180,13 @@ def fused_checks():
 
 # ---- a device array for the im2col method ------------------------------------------------------
 
-class StandInDeviceArray(np.lib.mixins.NDArrayOperatorsMixin):
-    """A NumPy array that plays a CuPy array: it has __cuda_array_interface__ (only its presence
-    counts here); NumPy functions and operators given one return one, through
-    __array_function__ (np.zeros(..., like=a) included) and __array_ufunc__, as for CuPy; and,
-    like CuPy, it refuses to become a NumPy array or to meet one."""
+class StandInDeviceArray(StrictArray):
+    """strict_device.py's StrictArray (towards NumPy it behaves as a CuPy array does, and refuses
+    to meet host arrays) with the mark cuda_conv looks for on a device array (only its presence
+    counts here)."""
 
+    __slots__ = ()
     __cuda_array_interface__ = None
-
-    def __init__(self, array):
-        self.array = array
-
-    shape = property(lambda self: self.array.shape)
-    dtype = property(lambda self: self.array.dtype)
-    ndim = property(lambda self: self.array.ndim)
-    size = property(lambda self: self.array.size)
-    T = property(lambda self: StandInDeviceArray(self.array.T))
-
-    def transpose(self, *axes):
-        return StandInDeviceArray(self.array.transpose(*axes))
-
-    def reshape(self, *shape):
-        return StandInDeviceArray(self.array.reshape(*shape))
-
-    def __getitem__(self, key):
-        return StandInDeviceArray(self.array[key])
-
-    def __setitem__(self, key, value):
-        self.array[key] = _device_side(value)
-
-    def __array__(self, dtype=None, copy=None):
-        raise TypeError("a device array cannot become a NumPy array implicitly")
-
-    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
-        if out is not None:
-            kwargs["out"] = tuple(map(_device_side, out))
-        return _as_device(getattr(ufunc, method)(*map(_device_side, inputs), **kwargs))
-
-    def __array_function__(self, function, types, args, kwargs):
-        if not all(issubclass(t, StandInDeviceArray) for t in types):
-            return NotImplemented
-        args = tuple(map(_device_side, args))
-        kwargs = {key: _device_side(value) for key, value in kwargs.items()}
-        return _as_device(function(*args, **kwargs))
-
-
-def _device_side(a):
-    """The array inside a StandInDeviceArray; a NumPy array here is a host array on the way."""
-    if isinstance(a, np.ndarray):
-        raise TypeError(f"a host array {a.shape} met a device array")
-    return a.array if isinstance(a, StandInDeviceArray) else a
-
-
-def _as_device(a):
-    return StandInDeviceArray(a) if isinstance(a, np.ndarray) else a
 
 
 # ---- the two convolution methods ----------------------------------------------------------------
@@ -249,8 +204,8 @@ def _compare_conv(cuda_conv, numpy_conv, case, on_device=lambda a: a, where=""):
         "conv2d_grad_input": numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding),
         "conv2d_grad_weight": numpy_conv.conv2d_grad_weight(x, gy, w_shape, stride, padding),
     }
-    side = type(on_device(x))
     x, w, gy = map(on_device, (x, w, gy))
+    side = np.ndarray if isinstance(x, np.ndarray) else StrictArray  # the side x is on
     got = {
         "conv2d": cuda_conv.conv2d(x, w, stride, padding),
         "conv2d_grad_input": cuda_conv.conv2d_grad_input(gy, w, x_shape, stride, padding),
@@ -261,8 +216,8 @@ def _compare_conv(cuda_conv, numpy_conv, case, on_device=lambda a: a, where=""):
     for kernel, result in got.items():
         wanted = expected[kernel]
         try:
-            assert type(result) is side, f"a {type(result).__name__}, not a {side.__name__}"
-            result = _device_side(result) if side is StandInDeviceArray else result
+            assert isinstance(result, side), f"a {type(result).__name__}, not a {side.__name__}"
+            result = result if side is np.ndarray else result.get()
             assert result.dtype == dtype, f"dtype {result.dtype}"
             assert result.shape == wanted.shape, f"shape {result.shape} != {wanted.shape}"
             atol = rtol * max(1.0, float(np.abs(wanted).max()))
@@ -291,8 +246,6 @@ def _counting_numpy_conv_calls(cuda_conv):
 
 def conv_checks():
     """cuda_conv's methods: im2col on device arrays, implicit_gemm on device and host arrays."""
-    from test_cuda_conv import GRID
-
     from tinygen.kernels import cuda_conv, numpy_conv
 
     failures = []
@@ -358,14 +311,14 @@ CHECKS = {"fused": fused_checks, "conv": conv_checks}
 
 
 def simulator_checks(groups):
-    """The named groups of checks, in this process, which must run the simulator. Prints each
-    failure; returns the exit status (0: all passed)."""
+    """The named groups of checks (all without names), in this process, which must run the
+    simulator. Prints each failure; returns the exit status (0: all passed)."""
     sys.setswitchinterval(1e-4)  # the simulator's threads wait less (see test_cuda_conv.py)
     from tinygen import kernels
 
     assert kernels.is_simulated(), "run with NUMBA_ENABLE_CUDASIM=1"
     failures = []
-    for group in groups:
+    for group in groups or CHECKS:
         failures += CHECKS[group]()
     for failure in failures:
         print(failure)
