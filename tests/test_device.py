@@ -44,6 +44,52 @@ def test_every_op_gives_the_cpus_derivatives_on_the_device(cuda, fn, arrays):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
 
 
+def _labels(device):
+    return tg.tensor([2, 0, 1], device=device)
+
+
+# The layers' functions and the losses, beyond the primitive ops above (float64)
+F = tg.nn.functional
+LAYER_CASES = [
+    ("conv2d", lambda x, w: F.conv2d(x, w, stride=2, padding=1),
+     (np.random.default_rng(0).standard_normal((2, 3, 5, 5)),
+      np.random.default_rng(1).standard_normal((4, 3, 3, 3)))),
+    ("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
+     (np.random.default_rng(2).standard_normal((2, 3, 3, 3)),
+      np.random.default_rng(3).standard_normal((3, 2, 4, 4)))),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x, 2), (np.random.default_rng(4).random((1, 2, 4, 4)),)),
+    ("avg_pool2d_overlapping", lambda x: F.avg_pool2d(x, 3, stride=1),
+     (np.random.default_rng(5).random((1, 2, 4, 4)),)),
+    ("upsample_nearest", lambda x: F.interpolate(x, 2),
+     (np.random.default_rng(6).random((1, 2, 2, 3)),)),
+    ("batch_norm_train", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+     (np.random.default_rng(7).standard_normal((4, 3, 2, 2)), np.ones(3), np.zeros(3))),
+    ("leaky_relu", lambda x: F.leaky_relu(x, 0.2), (np.random.default_rng(8).standard_normal(7),)),
+    ("linear", lambda x, w, b: F.linear(x, w, b), tuple(np.random.default_rng(9).standard_normal(s)
+                                                     for s in ((2, 3), (4, 3), (4,)))),
+    ("mse", lambda a, b: F.mse_loss(a, b), (np.arange(6.0), np.ones(6))),
+    ("bce_with_logits", lambda a, b: F.binary_cross_entropy_with_logits(a, b),
+     (np.linspace(-3, 3, 6), np.linspace(0, 1, 6))),
+    ("cross_entropy", lambda a: F.cross_entropy(a, _labels(a.device)),
+     (np.random.default_rng(10).standard_normal((3, 4)),)),
+    ("cross_entropy_host_labels", lambda a: F.cross_entropy(a, [2, 0, 1]),
+     (np.random.default_rng(11).standard_normal((3, 4)),)),
+    ("kl_normal", lambda mu, logvar: F.kl_normal(mu, logvar).sum(),
+     (np.random.default_rng(12).standard_normal((2, 3)),
+      np.random.default_rng(13).standard_normal((2, 3)))),
+]
+
+
+@pytest.mark.parametrize("fn, arrays", [c[1:] for c in LAYER_CASES],
+                         ids=[c[0] for c in LAYER_CASES])
+def test_every_layer_and_loss_gives_the_cpus_derivatives_on_the_device(cuda, fn, arrays):
+    with tg.backend.use("numpy"):  # the stand-in runs the numpy kernels: compare like with like
+        expected = _derivatives(fn, arrays, "cpu")
+    got = _derivatives(fn, arrays, cuda)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
 def test_the_stand_in_refuses_host_copies(cuda):
     x = tg.randn(3, device=cuda)
     assert isinstance(x.data, StrictArray)

@@ -7,8 +7,10 @@
         ...
 
 The default is the fastest backend that works here, as measured (the order of kernels.REGISTRY):
-numba, then cuda (its kernels copy every array to the GPU and back, which made it slower than
-numba even on an H200), and numpy, the readable reference, as the last resort.
+numba, then cuda (on CPU tensors its kernels copy every array to the GPU and back, which made it
+slower than numba even on an H200), and numpy, the readable reference, as the last resort.
+This choice is for tensors on the CPU: a tensor that lives on a GPU (tinygen/devices.py) runs its
+device's kernels, the cuda backend's, in place (kernels_for).
 Asking for one that cannot run falls back to the default, with one warning saying why.
 Models and layers never name a backend.
 """

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import random as _random
 from .autograd import grad, no_grad
+from .devices import to_host
 from .data.loader import DataLoader
 from .nn.layers import Linear
 from .nn.losses import cross_entropy
@@ -27,8 +28,9 @@ from .tensor import Tensor, as_tensor
 
 
 def _array(x, dtype=np.float64):
-    """x (array, Tensor or list) as a NumPy array of dtype (None: keep its dtype)."""
-    return np.asarray(getattr(x, "data", x), dtype=dtype)
+    """x (array, Tensor or list) as a NumPy array of dtype (None: keep its dtype); the metrics
+    are computed on the host, so a GPU tensor's values are copied there."""
+    return np.asarray(to_host(getattr(x, "data", x)), dtype=dtype)
 
 
 def _rows(name, x, what="X"):

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .autograd import no_grad
+from .devices import to_host
 from .tensor import Tensor
 
 _DPI = 100
@@ -44,8 +45,9 @@ def save(fig, path, dpi=_DPI):
 # ---------------------------------------------------------------- helpers
 
 def _array(x, dtype=None):
-    """A NumPy array from an array, a Tensor or a nested list."""
-    return np.asarray(x.data if isinstance(x, Tensor) else x, dtype=dtype)
+    """A NumPy array from an array, a Tensor (on any device: a picture is an explicit look at
+    the values, copied to the host) or a nested list."""
+    return np.asarray(to_host(x.data) if isinstance(x, Tensor) else x, dtype=dtype)
 
 
 def _figure(width, height, dpi=_DPI, layout=None):

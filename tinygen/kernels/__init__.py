@@ -4,8 +4,10 @@
     numba   numba_conv.py   @njit(parallel=True, cache=True) CPU kernels: channels-last window
                             matrices around one BLAS product; also fused batch-norm and
                             leaky-relu kernels (numba_fused.py), which tinygen/ops/fused.py uses
-    cuda    cuda_conv.py    numba.cuda GPU kernels
-                            (arrays are copied to the device and back per call)
+    cuda    cuda_conv.py    numba.cuda GPU kernels, and fused batch norm and leaky relu
+                            (cuda_fused.py): in place on arrays that live on the GPU (CuPy's,
+                            the kernels of every device tensor); NumPy arrays are copied to
+                            the GPU and back per call (the backend chosen for CPU tensors)
 
 Every backend module provides the functions of `ConvKernels` below; which one runs is chosen in
 tinygen/backend.py, and nothing else asks. Adding a backend is one new module plus one
@@ -218,7 +220,8 @@ def _versions():
 # for ~10 s once; later processes load the machine code from its cache (bench/first_step.py).
 # cuda comes after numba: on an H200 beside 16 CPU cores (bench/gpu_check.sh) its DCGAN step took
 # 0.73x NumPy's time at batch 64 and 0.57x at batch 256, numba's 0.53x and 0.39x, because every
-# call copies its arrays to the GPU and back. It runs when asked for (TINYGEN_BACKEND=cuda).
+# call copies its arrays to the GPU and back. It runs when asked for (TINYGEN_BACKEND=cuda); tensors
+# that live on the GPU (tinygen/devices.py) always run its kernels, in place.
 register(Backend("numba", ".numba_conv", "cpu", _numba_requirements))
 register(Backend("cuda", ".cuda_conv", "gpu", _cuda_requirements, is_simulated))
 register(Backend("numpy", ".numpy_conv", "cpu"))

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from .. import ops
+from ..devices import is_device_array, to_device
 from ..tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none", "batchmean")
@@ -39,9 +40,11 @@ def _check_input(name, x, what="input"):
 
 
 def _like(value, like):
-    """value as a Tensor of like's dtype: arrays and numbers are wrapped, other dtypes are cast."""
+    """value as a Tensor of like's dtype: arrays and numbers are wrapped (a number on like's
+    device, an array where it is), other dtypes are cast."""
     if not isinstance(value, Tensor):
-        return Tensor(value, dtype=like.dtype)
+        device = like.device if np.ndim(value) == 0 and not is_device_array(value) else None
+        return Tensor(value, dtype=like.dtype, device=device)
     return value if value.dtype == like.dtype else value.astype(like.dtype)
 
 
@@ -260,7 +263,9 @@ def cross_entropy(logits, labels):
         raise TypeError(f"cross_entropy: logits must be a Tensor, got {type(logits).__name__}")
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
-    labels = np.asarray(getattr(labels, "data", labels))
+    labels = getattr(labels, "data", labels)
+    if not is_device_array(labels):  # a list or NumPy array: copied to the logits' device
+        labels = to_device(np.asarray(labels), logits.device)
     n, c = logits.shape
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(

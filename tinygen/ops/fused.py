@@ -1,7 +1,7 @@
 """Batch norm and leaky relu as single ops, for backends with fused kernels (numba_fused.py).
 
 tinygen/nn/functional.py's batch_norm and leaky_relu are the readable versions, built from
-primitives; they run on every backend without fused kernels (numpy, cuda). These ops compute the
+primitives; they run wherever no fused kernels are (the numpy backend). These ops compute the
 same thing in one or two passes (a DCGAN step spent a quarter of its time in the composites). The
 batch norm's first derivative is a fused kernel too; when the gradient itself must be
 differentiable (create_graph=True, as in the contractive autoencoder), backward writes the same

@@ -76,7 +76,7 @@ class WindowSpread(Function):
 
     def forward(self, g, kernel_size, stride, size):
         self.kernel_size, self.stride = kernel_size, stride
-        out = np.zeros(g.shape[:2] + tuple(size), dtype=g.dtype)
+        out = np.zeros(g.shape[:2] + tuple(size), dtype=g.dtype, like=g)  # on g's device
         if stride == kernel_size:  # windows side by side: every value copied into its block
             (kh, kw), (oh, ow) = kernel_size, g.shape[2:]
             blocks = np.broadcast_to(g[:, :, :, None, :, None],
