@@ -19,8 +19,8 @@ import numpy as np
 
 from . import random as _random
 from .autograd import grad, no_grad
-from .devices import to_host
 from .data.loader import DataLoader
+from .devices import to_host
 from .nn.layers import Linear
 from .nn.losses import cross_entropy
 from .optim import Adam
