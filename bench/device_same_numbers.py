@@ -5,12 +5,18 @@ device tensors against the numba backend's on the host, from the same weights an
 
 For each way of running the convolutions on the GPU (im2col with cuBLAS, and the tiled
 implicit-GEMM kernels) the models, optimizer state and data go to the GPU; after the steps every
-parameter of G and D comes back to the host and is compared with the numba run's: the largest
-|difference| over the parameter's largest |entry|, the worst over all parameters is printed.
-The issue's bound is 1e-4 relative; the exit status is 1 when any method exceeds it, 2 when there
-is no usable GPU. (Float32 sums in another order differ by ~1e-7 per step; Adam's steps of about
-lr per weight, whatever the gradient's size, can turn a rounding difference of a near-zero
-gradient into a difference of lr, so the bound is on the relative size, not on each entry.)
+parameter of G and D comes back to the host and is compared with the numba run's, as one vector:
+|theta_gpu - theta_cpu| / |theta_cpu| (Euclidean norms over all parameters). The issue's bound,
+1e-4 relative, applies to that; the exit status is 1 when a method exceeds it, 2 when there is
+no usable GPU.
+
+Why not entry by entry: a convolution's bias followed by batch norm has a gradient of exactly 0
+in exact arithmetic (the norm subtracts the channel mean), so in float32 it is rounding noise, and
+Adam, which moves every weight by about lr whatever its gradient's size, turns the noise's sign
+into steps of lr. Two correct runs whose sums are added in another order (numba's kernels against
+the numpy backend's, on the CPU) then differ by 3e-2 of such a bias's size after 5 steps, while
+the whole parameter vector differs by 4e-5 (batch 8, classic network). The worst tensor is printed
+too, for information.
 """
 import argparse
 import sys
@@ -28,12 +34,20 @@ def parameters(gan):
     """{name: host array} of G's and D's parameters."""
     found = {}
     for prefix, model in (("G", gan.G), ("D", gan.D)):
-        for name, value in model.state_dict().items():
-            found[f"{prefix}.{name}"] = value
+        for name, value in model.named_parameters():
+            found[f"{prefix}.{name}"] = value.cpu().numpy().copy()
     return found
 
 
-def worst_relative_difference(got, expected):
+def relative_difference(got, expected):
+    """|got - expected| / |expected|, all parameters as one vector."""
+    squares = sum(float(np.sum((got[name] - value).astype(np.float64) ** 2))
+                  for name, value in expected.items())
+    norm = sum(float(np.sum(value.astype(np.float64) ** 2)) for value in expected.values())
+    return (squares / norm) ** 0.5
+
+
+def worst_tensor(got, expected):
     worst, where = 0.0, ""
     for name, value in expected.items():
         scale = max(float(np.abs(value).max()), 1e-12)
@@ -62,11 +76,14 @@ def main():
         on_gpu = TinygenGAN(g_state, d_state, "numpy", real, z, args.architecture, "cuda", method)
         for _ in range(args.steps):
             on_gpu.step()
-        worst, where = worst_relative_difference(parameters(on_gpu), expected)
-        verdict = "ok" if worst <= BOUND else f"ABOVE the bound {BOUND:g}"
-        failed |= worst > BOUND
+        got = parameters(on_gpu)
+        difference = relative_difference(got, expected)
+        worst, where = worst_tensor(got, expected)
+        verdict = "ok" if difference <= BOUND else f"ABOVE the bound {BOUND:g}"
+        failed |= difference > BOUND
         print(f"{args.architecture} DCGAN, batch {args.batch}, {args.steps} steps: gpu:{method} "
-              f"vs numba on the CPU: largest relative difference {worst:.2e} ({where}): {verdict}")
+              f"vs numba on the CPU: relative difference of the parameters {difference:.2e}: "
+              f"{verdict} (worst tensor {where}: {worst:.1e} of its largest entry)")
     return 1 if failed else 0
 
 

@@ -1,6 +1,9 @@
 """Tensors on a device, checked without a GPU: "cuda" arrays are the strict stand-in of
 tests/strict_device.py, which raises on any silent copy to the host. Every op's forward, first
 and second derivatives must give the CPU's numbers there; errors name what is wrong."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from strict_device import STRICT, HostCopyError, StrictArray
@@ -340,3 +343,18 @@ def test_info_lists_the_devices(capsys):
     printed = capsys.readouterr().out
     assert "  cpu    available" in printed
     assert "  cuda   " in printed
+
+
+# ---- the GPU benches' own logic, on the stand-in ----------------------------------------------
+def test_the_same_numbers_bench_runs_on_the_stand_in(cuda, monkeypatch, capsys):
+    bench = str(Path(__file__).resolve().parent.parent / "bench")
+    monkeypatch.syspath_prepend(bench)
+    import device_same_numbers
+
+    # the stand-in has one way to run convolutions (numpy's), not the cuda backend's two
+    monkeypatch.setattr(device_same_numbers, "DEVICE_CONV_METHODS", (None,))
+    monkeypatch.setattr(sys, "argv", ["device_same_numbers.py", "--steps", "2", "--batch", "4"])
+    assert device_same_numbers.main() == 0
+    printed = capsys.readouterr().out
+    assert "2 steps: gpu:None vs numba on the CPU: relative difference of the parameters" in printed
+    assert ": ok (worst tensor" in printed
