@@ -11,7 +11,11 @@
 # written as a **tiled implicit GEMM** in CUDA, check that every backend gives the same numbers,
 # and time them. The CPU version also shows where the time of a training step goes besides the
 # products: moving data between layouts, allocating memory, and the many small passes of batch
-# norm, which it fuses into one.
+# norm, which it fuses into one. Then we ask **where the data lives**: why sending each
+# convolution to a GPU and its result back made training slower than staying on the CPU, how
+# tinygen's tensors now live on a GPU, how one NumPy program runs on both devices through
+# NumPy's dispatch protocols (watched on a small array class of our own that records every
+# call), and how the GPU kernels work on the device's arrays in place.
 #
 # Runs in about 4 s on a 2-core CPU (full, measured with nothing else running);
 # `TINYGEN_QUICK=1` runs it in about 3 s.
@@ -22,6 +26,7 @@
 
 # %%
 import ast
+import importlib.util
 import inspect
 import json
 import os
@@ -29,17 +34,19 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from matplotlib.patches import Rectangle
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
 import tinygen as tg
 from tinygen import kernels, nn, plot
 from tinygen.kernels import numpy_conv
 from tinygen.ops import conv as conv_ops
 
-from course import figure, pick
+from course import HERE, figure, pick
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -545,9 +552,424 @@ print(textwrap.dedent(kernel_source[start:kernel_source.index("    return kernel
 # %% [markdown]
 # A launch, for the forward of our DCGAN layer below: $M = O = 128$ filters, $P = N \cdot OH
 # \cdot OW$ output pixels, so a grid of $\lceil P/16 \rceil \times 8$ blocks, one thread per
-# output entry. (tinygen copies the arrays to the GPU and back at every call, which costs more
-# than the kernel for small layers.)
+# output entry. What the kernel is given matters as much as the kernel. Given NumPy arrays
+# (tensors on the CPU with `tg.backend.use("cuda")`), it copies them to the GPU and its result
+# back at every call, which costs more than the kernel for small layers; given arrays that
+# already live on the GPU, it works on them where they are. That difference is the next part.
 #
+# ## Where the data lives
+#
+# A GPU computes on its own memory. The CPU's memory (the **host**'s) is reached over the PCIe
+# bus, which is far slower than either memory. So where an array lives decides what a
+# computation on it costs, and a GPU is fast only for data that stays there.
+#
+# ### Why per-call copies lost
+#
+# tinygen's first `cuda` backend took NumPy arrays. Every convolution kernel copied its two
+# inputs to the GPU, ran there and copied its result back, while everything else in a training
+# step stayed in NumPy on the host: batch norm, the activations, the losses, the Linear layers,
+# Adam and the data. Its first run on a GPU (`bench/gpu_check.sh` on an H200 beside 16 CPU
+# cores, 2026-11-28) timed a whole DCGAN training step (`bench/dcgan_step.py`, the DCGAN of
+# lesson 13) as a fraction of the numpy backend's step on the same machine:
+#
+# | batch | numba (CPU) | cuda (kernels with per-call copies) | torch on the GPU |
+# |---|---|---|---|
+# | 64 | 0.525 | 0.725 | 0.024 |
+# | 256 | 0.389 | 0.569 | 0.004 |
+#
+# The GPU backend was slower than the CPU's numba backend, and PyTorch on the same GPU took
+# about 1/20 of numba's time at batch 64 and about 1/100 at batch 256. Layer by layer (`bench/conv.py`, the
+# three kernels of one layer at batch 64) the cuda kernels took 7 to 9.5 ms where cuDNN,
+# PyTorch's GPU library, took 0.12 to 0.25 ms.
+#
+# How much of that do the copies explain? Each of a layer's three kernels (forward, input
+# gradient, weight gradient) reads two of the arrays $x, w, y$ (or gradients of the same
+# shapes) and writes the third, so one training step sends each of them across the bus three
+# times, and the kernels do three convolutions' arithmetic (a multiply-add is two
+# floating-point operations):
+#
+# $$\text{bytes} = 3 \cdot 4\,(|x| + |w| + |y|) \ \text{(float32)}, \qquad
+#   \text{FLOPs} = 3 \cdot 2\, N O \cdot OH \cdot OW \cdot C k_H k_W .$$
+#
+# (A real step calls the discriminator's layers more than once, on real and on fake images, so
+# this counts the least that crosses.) To turn these into times we need two rates, and here
+# they are **assumptions**, not measurements: a PCIe link that moves about 25 GB/s (about what
+# a PCIe 4.0 x16 link sustains; copies from ordinary, pageable NumPy memory are often slower)
+# and an H200-class GPU that sustains about 50 TFLOP/s of float32 arithmetic on these
+# products. The four layers are the convolutions of the table in the Numba section, at
+# batch 64; the last two columns are the H200 measurements.
+
+# %%
+ASSUMED_PCIE_BYTES_PER_S = 25e9  # an assumption: about a PCIe 4.0 x16 link, pinned memory
+ASSUMED_GPU_FLOP_PER_S = 50e12  # an assumption: a large GPU's sustained float32 rate
+
+# Measured on an H200 beside 16 CPU cores with bench/gpu_check.sh (2026-11-28), before tensors
+# could live on the GPU. A DCGAN step's time as a fraction of the numpy backend's step there:
+old_design_steps = {64: {"numba (CPU)": 0.525, "cuda, per-call copies": 0.725,
+                         "torch on the GPU": 0.024},
+                    256: {"numba (CPU)": 0.389, "cuda, per-call copies": 0.569,
+                          "torch on the GPU": 0.004}}
+# bench/conv.py, forward + both gradients of one layer at batch 64, ms: (cuda kernels, cuDNN)
+old_design_layer_ms = {"D1 Conv2d(1, 64)": (6.94, 0.12), "D2 Conv2d(64, 128)": (9.23, 0.24),
+                       "G1 ConvTranspose2d(128, 64)": (9.47, 0.25),
+                       "G2 ConvTranspose2d(64, 1)": (6.76, 0.12)}
+
+print(f"{'layer (batch 64)':>28} {'MB across':>10} {'at 25 GB/s':>11} {'GFLOP':>6} "
+      f"{'at 50 TFLOP/s':>14} {'measured: cuda':>15} {'cuDNN':>8}")
+total_bytes = total_flops = 0
+for name, (x_shape, w_shape) in dcgan_convolutions.items():
+    n, c, h, width = x_shape
+    o, _, kh, kw = w_shape
+    oh = numpy_conv.output_size(h, kh, 2, 1)
+    ow = numpy_conv.output_size(width, kw, 2, 1)
+    sizes = {"x": n * c * h * width, "w": o * c * kh * kw, "y": n * o * oh * ow}
+    kernel_calls = [(("x", "w"), "y"),  # forward: x, w in; y back
+                    (("y", "w"), "x"),  # input gradient: dL/dy, w in; dL/dx back
+                    (("x", "y"), "w")]  # weight gradient: x, dL/dy in; dL/dw back
+    moved = sum(4 * (sizes[a] + sizes[b] + sizes[out]) for (a, b), out in kernel_calls)
+    flops = 3 * 2 * n * o * oh * ow * c * kh * kw
+    total_bytes, total_flops = total_bytes + moved, total_flops + flops
+    cuda_ms, cudnn_ms = old_design_layer_ms[name]
+    print(f"{name:>28} {moved / 1e6:10.1f} {moved / ASSUMED_PCIE_BYTES_PER_S * 1e3:8.2f} ms "
+          f"{flops / 1e9:6.2f} {flops / ASSUMED_GPU_FLOP_PER_S * 1e3:11.3f} ms "
+          f"{cuda_ms:12.2f} ms {cudnn_ms:5.2f} ms")
+copy_ms = total_bytes / ASSUMED_PCIE_BYTES_PER_S * 1e3
+arithmetic_ms = total_flops / ASSUMED_GPU_FLOP_PER_S * 1e3
+print(f"{'the four layers':>28} {total_bytes / 1e6:10.1f} {copy_ms:8.2f} ms "
+      f"{total_flops / 1e9:6.2f} {arithmetic_ms:11.3f} ms "
+      f"{sum(t[0] for t in old_design_layer_ms.values()):12.2f} ms "
+      f"{sum(t[1] for t in old_design_layer_ms.values()):5.2f} ms")
+print(f"at the assumed rates, the copies take {copy_ms / arithmetic_ms:.0f} times as long as "
+      "the arithmetic")
+
+# %% [markdown]
+# Three things follow. First, a kernel whose inputs must cross the bus can be no faster than
+# the crossing, and at the assumed rate the copies alone take longer than cuDNN's whole call,
+# on every layer, and many times longer than the arithmetic. Second, the copies do not explain
+# all of the measured 7 to 9.5 ms: each call also allocated fresh GPU memory, waited for the
+# GPU to finish before copying the result back, and ran the teaching kernel rather than a tuned
+# one (the weight gradient of D1 and G2, a $64 \times 16$ output, is only four blocks of
+# threads on a GPU built for thousands); `bench/conv.py` did not measure these costs
+# separately. Third, and decisive for the whole step: the convolutions were not all of it.
+# If a fraction $p$ of a step is made $s$ times faster, the step takes
+#
+# $$1 - p + p / s$$
+#
+# of its time (Amdahl's law), so with everything else on the host in NumPy the step could
+# never get below that rest, however fast the convolutions. PyTorch's 0.024 comes from the
+# opposite design: its tensors live on the GPU from the model's creation to the loss, and in
+# the bench nothing crosses the bus during a step but the two losses it returns. So the cure was not faster
+# kernels but arrays that stay on the device from one op to the next.
+#
+# ### Tensors on a device
+#
+# tinygen now follows PyTorch. A tensor has a **device**, `cpu` or `cuda` (one GPU,
+# `cuda:0`); every op runs where its inputs live and leaves its result there; and nothing moves
+# between host and device unless the program asks:
+#
+# ```python
+# x = tg.randn(64, 100, device="cuda")    # drawn on the host, copied to the GPU once
+# x.device                                # device('cuda:0')
+# h = x.to("cpu"); x.cpu(); h.cuda()      # copies, recorded in the graph: gradients flow back
+# model.to("cuda")                        # parameters and buffers move, in place
+# optimizer = tg.optim.Adam(model.parameters(), lr=2e-4)  # after the move, as PyTorch advises
+# ```
+#
+# `Module.to` moves each parameter's array but keeps the parameter, so an optimizer made after
+# the move makes its state (Adam's two moments per parameter) beside the parameters, on the
+# GPU. Two mistakes are errors rather than silent copies: `.numpy()` of a GPU tensor (a NumPy
+# array is host memory; the message names `.cpu()`, the explicit copy, and `.item()` reads one
+# number), and an op whose inputs live on two devices (the message names both). Checkpoints and
+# `state_dict()` hold host arrays, and loading puts them on the model's device.
+#
+# The GPU arrays are CuPy's (`pip install -e ".[cuda]"`). `tg.devices.is_available("cuda")`
+# says whether this machine can use them, and `tg.devices.why_unavailable("cuda")` says why
+# not. The cell below asks, and runs a small network's training step on the GPU if there is
+# one; here there may be none, and then it runs the same lines on the CPU.
+
+# %%
+why_not = tg.devices.why_unavailable("cuda")
+print("tg.devices.is_available('cuda'):", tg.devices.is_available("cuda"))
+print("tg.devices.why_unavailable('cuda'):", repr(why_not))
+device = "cpu" if why_not else "cuda"
+print(f"the example runs on {device}"
+      + (": no GPU here, so the same lines run on the CPU" if why_not else ""))
+
+tg.manual_seed(0)
+inputs = tg.randn(64, 100, device=device)
+net = nn.Sequential(nn.Linear(100, 32), nn.ReLU(), nn.Linear(32, 1)).to(device)
+optimizer = tg.optim.Adam(net.parameters(), lr=1e-3)  # made after the move
+loss = (net(inputs) ** 2).mean()
+loss.backward()
+optimizer.step()
+print(f"inputs on {inputs.device}, first weight on {net[0].weight.device}, its gradient on "
+      f"{net[0].weight.grad.device}, the loss on {loss.device}")
+output = net(inputs).cpu().numpy()  # the explicit copy to the host
+print(f"loss {loss.item():.4f} (.item() reads one number from the device); the output on the "
+      f"host: a {type(output).__name__} of shape {output.shape}")
+
+# %% [markdown]
+# ### One program for both devices: NumPy's dispatch protocols
+#
+# tinygen's ops are written with NumPy: `np.exp(a)`, `a * b`, `np.sum(a, axis=0)`,
+# `np.zeros_like(a)`, `w.reshape(o, -1) @ cols`. None of these lines names a GPU, yet they run
+# on one, because NumPy does not insist on doing the work itself: it first asks its arguments
+# whether they want to. There are three ways to be asked.
+#
+# * **`__array_ufunc__`** (NumPy's NEP 13). The **ufuncs**, NumPy's elementwise functions
+#   (`np.add`, `np.multiply`, `np.exp`, `np.maximum`, `np.matmul`, ...) and the operators that
+#   call them, look for this method on their arguments and hand the call over:
+#   `np.exp(a)` becomes `type(a).__array_ufunc__(a, np.exp, "__call__", a)`, and a sum written
+#   as `np.add.reduce(a, axis=0)` arrives with the method `"reduce"`.
+# * **`__array_function__`** (NEP 18). Almost every other function of NumPy's API (`np.sum`,
+#   `np.concatenate`, `np.where`, `np.pad`, `np.zeros_like`, `np.broadcast_to`, ...) does the
+#   same: `np.sum(a)` becomes `type(a).__array_function__(a, np.sum, types, (a,), {})`.
+# * **`like=`** (NEP 35). A creation function such as `np.zeros(shape)` has no array argument
+#   to ask; `np.zeros(shape, like=x)` asks `x`. That is how the kernels make new arrays beside
+#   their inputs: `np.empty(out_shape, dtype=dtype, like=x)`.
+#
+# CuPy's arrays answer all three by calling CuPy's function of the same name, which runs on the
+# GPU and returns a CuPy array. So when a tensor's `.data` is a CuPy array, an op's forward and
+# backward are the same lines as on the CPU, and every result stays in GPU memory: the engine
+# needs no GPU code. What does not dispatch is handled by hand: random draws (tinygen draws on
+# the host, so a seed gives the same numbers on both devices, then copies once), conversions to
+# NumPy (CuPy refuses the implicit ones, so a forgotten host copy is an error, not a slowdown),
+# and Python numbers (a reduction on the GPU gives a 0-d GPU array; `.item()` reads it).
+#
+# We can watch the dispatch without a GPU. `TracedArray` below holds a NumPy array, implements
+# both protocols and forwards attributes (`.shape`, `.reshape(...)`), and writes down the name
+# of every NumPy function that reaches it before doing the work with NumPy. Like CuPy's arrays,
+# it refuses to become a NumPy array implicitly and refuses to be mixed with one. Registered as
+# the "cuda" array library inside a `with` block (`tg.devices.use_library`), it stands in for
+# CuPy: tinygen makes "cuda" tensors of it, and runs the numpy backend's kernels on it, as the
+# im2col method runs them on CuPy's. (The test suite does the same with a stricter class,
+# `tests/strict_device.py`, that also refuses every array method CuPy lacks.)
+
+# %%
+class TracedArray(NDArrayOperatorsMixin):  # the mixin maps + * @ < ... to ufuncs, so to us
+    """A NumPy array that plays a device array: NumPy hands it every call made on it, and it
+    writes the call down, then does the work with NumPy and wraps the result again."""
+
+    calls = Counter()  # (protocol, name) -> how many times, in the order first seen
+
+    def __init__(self, array):
+        self.array = array
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        TracedArray.calls["ufunc", name] += 1
+        result = getattr(ufunc, method)(*unwrap(inputs), **unwrap(kwargs))
+        return kwargs["out"][0] if "out" in kwargs else wrap(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        TracedArray.calls["function", func.__name__] += 1
+        return wrap(func(*unwrap(args), **unwrap(kwargs)))
+
+    def __array__(self, dtype=None, copy=None):  # np.asarray(traced): refused, as by CuPy
+        raise TypeError("a device array does not become a NumPy array implicitly")
+
+    def __getattr__(self, name):  # .shape, .dtype, .T and methods such as .reshape(...)
+        if name == "array":
+            raise AttributeError(name)
+        value = getattr(self.array, name)
+        if not callable(value):
+            return wrap(value)
+
+        def method(*args, **kwargs):
+            TracedArray.calls["method", name] += 1
+            return wrap(value(*unwrap(args), **unwrap(kwargs)))
+        return method
+
+    def __getitem__(self, index):
+        return wrap(self.array[unwrap(index)])
+
+    def __setitem__(self, index, value):
+        self.array[unwrap(index)] = unwrap(value)
+
+    def __len__(self):
+        return len(self.array)
+
+    def __float__(self):  # float(a) of one value: an explicit read, which CuPy allows too
+        return float(self.array)
+
+
+def wrap(value):
+    """NumPy results -> TracedArrays (scalars too: a device library returns 0-d arrays)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return TracedArray(np.asarray(value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(wrap(item) for item in value)
+    return value
+
+
+def unwrap(value):
+    """TracedArrays -> their NumPy arrays, inside tuples, lists and dicts; a host array is
+    refused, as CuPy refuses to mix its arrays with NumPy's."""
+    if isinstance(value, TracedArray):
+        return value.array
+    if isinstance(value, np.ndarray):
+        raise TypeError("a host (NumPy) array met a device array")
+    if isinstance(value, (tuple, list)):
+        return type(value)(unwrap(item) for item in value)
+    if isinstance(value, dict):
+        return {key: unwrap(item) for key, item in value.items()}
+    return value
+
+
+TRACED = tg.devices.ArrayLibrary("traced", TracedArray,
+                                 to_device=lambda host: TracedArray(np.array(host, copy=True)),
+                                 to_host=lambda traced: traced.array.copy(), kernels="numpy")
+
+
+def print_calls(title):
+    """The calls recorded since the last print, by protocol, then forget them."""
+    print(title)
+    for protocol in ("ufunc", "function", "method"):
+        names = [name + (f" x{count}" if count > 1 else "")
+                 for (kind, name), count in TracedArray.calls.items() if kind == protocol]
+        print(f"   {protocol:>8}: {', '.join(names) or '-'}")
+    TracedArray.calls.clear()
+
+
+with tg.devices.use_library("cuda", TRACED):  # inside the block, "cuda" arrays are ours
+    tg.manual_seed(0)
+    x = tg.randn(3, 4, device="cuda", requires_grad=True)
+    w = tg.randn(4, device="cuda", requires_grad=True)
+    print(f"x lives on {x.device}; x.data is a {type(x.data).__name__}")
+    TracedArray.calls.clear()
+    loss = (x * w).sum()
+    print_calls("(x * w).sum(), forward:")
+    loss.backward()
+    print_calls("its backward:")
+    print(f"x.grad on {x.grad.device}, equal to w in every row: "
+          f"{np.array_equal(x.grad.cpu().numpy(), np.tile(w.cpu().numpy(), (3, 1)))}")
+
+    images = tg.randn(2, 3, 6, 6, device="cuda", requires_grad=True)
+    filters = tg.randn(4, 3, 4, 4, device="cuda", requires_grad=True)
+    TracedArray.calls.clear()
+    loss = F.conv2d(images, filters, stride=2, padding=1).sum()
+    print_calls("\nF.conv2d(images, filters, stride=2, padding=1).sum(), forward:")
+    loss.backward()
+    print_calls("its backward:")
+
+    print("\nthe two mistakes, on the stand-in device:")
+    for mistake in (lambda: x.numpy(), lambda: x + tg.ones(3, 4)):
+        try:
+            mistake()
+        except (TypeError, RuntimeError) as error:
+            print(f"   {type(error).__name__}: {error}")
+
+# %% [markdown]
+# Read the lists against the code. The forward of `(x * w).sum()` is one ufunc and one
+# function. Its backward starts from `ones_like`, the seed $\partial L / \partial L = 1$, made
+# beside the loss; `broadcast_to` spreads it back over the shape that was summed; the two
+# `multiply` are the product rule, $\partial L / \partial x = g\,w$ and
+# $\partial L / \partial w = g\,x$; and `sum` adds $w$'s gradient over the rows it was
+# broadcast to. The convolution runs the numpy kernels of the first half of this lesson:
+# `zeros` (the padded image) and `empty` (cols), made with `like=`, one `matmul` forward, two
+# backward, and 16 `add`s, col2im's strided additions, one per kernel offset $(i, j)$ of the
+# $4 \times 4$ filter. Every call reached the stand-in, and nothing was turned into a NumPy
+# array on the way: with CuPy's arrays in its place, each of these lines would have run on
+# the GPU.
+#
+# ### The device kernels
+#
+# Convolutions and the fused ops are where tinygen has kernels of its own, and a kernel must be
+# given the device arrays themselves. `numba.cuda` accepts any object with a
+# **`__cuda_array_interface__`**: a dictionary giving the array's shape, its dtype (`typestr`),
+# its strides and the address of its data in GPU memory, the GPU's counterpart of NumPy's
+# `__array_interface__`. CuPy's arrays have one (so do PyTorch's GPU tensors), so a kernel
+# reads and writes a CuPy array where it is, with no copy, and its output is made by
+# `np.empty(out_shape, dtype=dtype, like=x)`, which `like=` turns into a CuPy allocation (from
+# CuPy's memory pool, which reuses freed blocks rather than asking the driver every time).
+# `tg.backend.kernels_for(array)` chooses the kernels by where an array lives: a CuPy array
+# gets the cuda backend's, whichever backend runs the CPU's tensors.
+#
+# A convolution on device arrays has two methods (`TINYGEN_GPU_CONV=im2col` or
+# `implicit_gemm`, or `cuda_conv.use_conv_method(name)`):
+#
+# * **im2col**, the default for now: `numpy_conv`'s functions, the ones read at the start of
+#   this lesson, called on the CuPy arrays. Through the dispatch protocols CuPy builds the
+#   window matrix in GPU memory and `w.reshape(o, -1) @ cols` is one call to cuBLAS, NVIDIA's
+#   tuned matrix product. The price: cols is $k_H k_W / s^2$ times the input (4 times for the
+#   DCGAN's layers, 12.8 MB for D2), written to GPU memory and read back, and im2col is
+#   $k_H k_W = 16$ strided copies, each a small launch of its own.
+# * **implicit_gemm**: the tiled kernel above. No window matrix and one launch per kernel,
+#   but a $16 \times 16$ teaching tile against cuBLAS's tuned code.
+#
+# Which is faster depends on the GPU and the layer, and is measured, not argued:
+# `bash bench/gpu_check.sh` times both against cuDNN (steps 4 to 6). Until it has run on a GPU
+# for this design, im2col is the default only provisionally.
+#
+# **Batch norm on the GPU** (`tinygen/kernels/cuda_fused.py`) needs a sum over each channel's
+# $M = N \cdot H \cdot W$ values, for the mean and then for the variance. It gives each channel
+# one block of 256 threads. Each thread adds every 256th value of the channel in a register,
+# then the block adds its 256 partial sums in shared memory by folding the upper half onto the
+# lower, $h = 128, 64, \dots, 1$:
+#
+# $$\text{partial}[t] \leftarrow \text{partial}[t] + \text{partial}[t + h] \quad (t < h),$$
+#
+# $\log_2 256 = 8$ steps of parallel additions, each followed by a barrier, instead of 255
+# additions one after the other. For the discriminator's `BatchNorm2d(128)` at batch 64 that
+# is 128 blocks, $M = 64 \cdot 7 \cdot 7 = 3136$ values per channel, 12 or 13 per thread, then
+# the 8 steps. The forward reduces twice (the sum of $x$, then of $(x - \text{mean})^2$: two
+# passes avoid the cancellation of $E[x^2] - \text{mean}^2$), in float64 whatever the input;
+# the backward reduces $\sum g$ and $\sum g \hat x$ and writes $\partial L / \partial x$ by the
+# formula of the fused-kernels section. The reduction, read from the file
+# (`@cuda.jit(device=True)` above it makes it a function that kernels call, not a kernel):
+
+# %%
+cuda_fused_file = Path(kernels.__file__).parent / "cuda_fused.py"
+print(function_source(cuda_fused_file, "_block_sum"))
+
+# %% [markdown]
+# The barrier inside the loop is what makes the fold correct: step $h$ reads slots that other
+# threads wrote at step $2h$. The one before `return` keeps a fast thread from writing its
+# next partial sum into `partial` (the forward reduces again right away) while a slower one is
+# still reading `partial[0]`. Leaky relu needs no cooperation: one thread per element, in a
+# grid-stride loop (thread $k$ of a grid of $G$ threads does elements $k, k + G, k + 2G,
+# \dots$), so one launch of at most 1,024 blocks covers any size.
+#
+# ### Measured step times, CPU and GPU, with torch
+#
+# The test of the design is a whole training step. `bench/dcgan_step.py --device cuda` builds
+# the DCGAN of lesson 13 once per implementation from one set of weights, checks that the first
+# two steps give the same losses everywhere, then times steps in alternating blocks: the CPU
+# backends (numpy, numba) on the machine's cores, tinygen on device tensors once per
+# convolution method (`gpu:im2col`, `gpu:implicit_gemm`; every step ends by waiting for the
+# GPU, whose calls return before their work is done), and torch on the GPU with
+# `--torch-device cuda`. The targets of the design are a device step at least 3 times faster
+# than numba's at batch 64 and 10 times at batch 256 (`bash bench/gpu_check.sh`, steps 5 and
+# 6). Where a GPU is available, the cell below runs it at batch 64 with few repeats and prints
+# its table; elsewhere it prints the old design's table for contrast, and no new numbers.
+
+# %%
+if tg.devices.is_available("cuda"):
+    bench_command = [sys.executable, "bench/dcgan_step.py", "--device", "cuda", "--batch", "64",
+                     *pick(["--blocks", "5"], ["--blocks", "2", "--block-size", "2",
+                                               "--warmup", "1"])]
+    if importlib.util.find_spec("torch") is not None:
+        bench_command += ["--torch-device", "cuda"]
+    repository = HERE.parent
+    bench_environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(repository)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    print("$", " ".join(["python"] + bench_command[1:]))
+    finished = subprocess.run(bench_command, cwd=repository, env=bench_environment,
+                              capture_output=True, text=True, timeout=300)
+    print(finished.stdout.strip() if finished.returncode == 0 else
+          f"the bench failed (exit status {finished.returncode}):\n"
+          + "\n".join(finished.stderr.strip().splitlines()[-5:]))
+else:
+    print(f"no GPU here ({why_not}).")
+    print("Device-tensor step times come from `bash bench/gpu_check.sh` (steps 5 and 6) on a GPU "
+          "machine;\nthey have not been measured yet for this design. For contrast, the old "
+          "design on an H200\n(DCGAN step time / the numpy backend's step on the same machine):")
+    columns = list(old_design_steps[64])
+    print(f"   {'batch':>5}" + "".join(f"{name:>24}" for name in columns))
+    for batch_size, ratios in old_design_steps.items():
+        print(f"   {batch_size:>5}" + "".join(f"{ratios[name]:24.3f}" for name in columns))
+
+# %% [markdown]
 # ## Every backend gives the same numbers
 #
 # `tinygen.backend.available()` lists the backends that can run here; `tinygen.backend.use(name)`
@@ -831,3 +1253,21 @@ print(f"elapsed {time.perf_counter() - started:.1f} s")
 # 6. **Your own transposed convolution.** Build `F.conv_transpose2d(x, w, stride=2, padding=1)` for
 #    a random `x (1, 3, 7, 7)` and `w (3, 2, 4, 4)` from `numpy_conv.conv2d_grad_input` alone and
 #    check it against tinygen's. What output shape do you need to pass, and why?
+# 7. **Count the copies.** Wrap `tg.devices.to_device` in a function that counts the calls in
+#    which the array changes device (compare `tg.devices.device_of(array)` with
+#    `tg.devices.device(target)`) and then calls the original, and put it in its place
+#    (`tg.devices.to_device = counting`). On the GPU, or inside
+#    `with tg.devices.use_library("cuda", TRACED):`, make `gan = tg.models.dcgan().to("cuda")`,
+#    `optimizers = tg.models.gan_optimizers(gan)` and a batch
+#    `tg.rand(16, 1, 28, 28, device="cuda") * 2 - 1`, then run
+#    `gan.train_step(batch, optimizers)` three times. How many copies does the setup make, and
+#    how many does each step make? Find the line of `tinygen/models/gan.py` behind the ones in a
+#    step. `_grad_norm` in the same file reads one number from the device every step, with
+#    `float()`: why does your counter not see it, and what does such a read cost on a GPU
+#    besides its 4 bytes (think of the asynchronous calls of the last section)?
+# 8. **Why draw on the host?** `tg.randn(64, 100, device="cuda")` draws its numbers with NumPy
+#    on the host and copies them over (`tinygen/creation.py`). Check what this buys: after
+#    `tg.manual_seed(1)`, draw with `device="cuda"` (or on the `TRACED` stand-in), seed again and
+#    draw on the CPU, and compare the values. How many bytes cross the bus for the DCGAN's noise
+#    at batch 64, and how does that compare with what the old design copied per step (the table
+#    of the first section)? What would be lost by drawing with CuPy's own generator instead?

@@ -115,23 +115,39 @@ def _compare_fused(cuda_fused, case, on_device=lambda a: a, where=""):
 
 # ---- switches for the real GPU's branches -------------------------------------------------------
 
+_MISSING = object()
+
+
 @contextlib.contextmanager
 def _patched(owner, name, value):
-    """owner.name = value for the duration of the block."""
-    old = getattr(owner, name)
+    """owner.name = value for the duration of the block (owner may lack it before)."""
+    old = getattr(owner, name, _MISSING)
     setattr(owner, name, value)
     try:
         yield
     finally:
-        setattr(owner, name, old)
+        if old is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, old)
+
+
+def _view_without_wait(obj, sync=True):
+    """numba.cuda.as_cuda_array as the kernels must call it on a device array: sync=False (the
+    simulator has no as_cuda_array; this stands in for it and refuses a view that waits)."""
+    if sync:
+        raise AssertionError("as_cuda_array without sync=False: the GPU would wait at every "
+                             "argument of every launch")
+    return obj
 
 
 @contextlib.contextmanager
 def _as_on_a_real_gpu():
     """The kernel modules take the branches of a real GPU (see the module docstring)."""
-    from numba import config
+    from numba import config, cuda
 
-    with _patched(config, "ENABLE_CUDASIM", 0):
+    with _patched(config, "ENABLE_CUDASIM", 0), \
+            _patched(cuda, "as_cuda_array", _view_without_wait):
         yield
 
 

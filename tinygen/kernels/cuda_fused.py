@@ -179,9 +179,21 @@ def _flat(a):
     return np.ascontiguousarray(a, like=a).reshape(-1)
 
 
+def numba_view(a):
+    """A device array as numba.cuda's view of the same memory, made without synchronizing the GPU.
+
+    By the CUDA array interface's rule a consumer waits for the producer's stream before it uses
+    an array; numba would then stop and wait for the GPU at every argument of every launch. CuPy
+    and numba both queue their work on the one default stream, in the order it is given, so the
+    wait buys nothing here (sync=False). Host arrays (in the simulator) stay as they are."""
+    if _on_device(a) and not config.ENABLE_CUDASIM:
+        return cuda.as_cuda_array(a, sync=False)
+    return a
+
+
 def _to_kernel(a, copies):
-    """An input as a kernel takes it: copied to the GPU if `copies`, else as it is."""
-    return cuda.to_device(a) if copies else a
+    """An input as a kernel takes it: copied to the GPU if `copies`, else where it is."""
+    return cuda.to_device(a) if copies else numba_view(a)
 
 
 def _new(shape, dtype, x, copies):
@@ -210,7 +222,8 @@ def batch_norm_train(x, weight, bias, eps):
         weight, bias = weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False)
         _train_forward[channels, THREADS](
             _to_kernel(x3, copies), _to_kernel(_flat(weight), copies),
-            _to_kernel(_flat(bias), copies), float(eps), y, mean, var)
+            _to_kernel(_flat(bias), copies), float(eps),
+            numba_view(y), numba_view(mean), numba_view(var))
     return _back(y, copies).reshape(x.shape), _back(mean, copies), _back(var, copies)
 
 
@@ -229,7 +242,7 @@ def batch_norm_train_backward(g, x, mean, var, weight, eps):
         _train_backward[channels, THREADS](
             _to_kernel(g3, copies), _to_kernel(x3, copies), _to_kernel(_flat(mean), copies),
             _to_kernel(_flat(var), copies), _to_kernel(_flat(weight), copies), float(eps),
-            gx, gweight, gbias)
+            numba_view(gx), numba_view(gweight), numba_view(gbias))
     return _back(gx, copies).reshape(x.shape), _back(gweight, copies), _back(gbias, copies)
 
 
@@ -242,7 +255,7 @@ def scale_shift(x, scale, shift):
         scale, shift = scale.astype(x.dtype, copy=False), shift.astype(x.dtype, copy=False)
         _scale_shift[_blocks(x3.size), THREADS](
             _to_kernel(x3.reshape(-1), copies), _to_kernel(_flat(scale), copies),
-            _to_kernel(_flat(shift), copies), x3.shape[2], y)
+            _to_kernel(_flat(shift), copies), x3.shape[2], numba_view(y))
     return _back(y, copies).reshape(x.shape)
 
 
@@ -252,7 +265,7 @@ def leaky_relu(x, negative_slope):
     y = _new((x.size,), x.dtype, x, copies)
     if x.size:
         _leaky_relu[_blocks(x.size), THREADS](
-            _to_kernel(_flat(x), copies), x.dtype.type(negative_slope), y)
+            _to_kernel(_flat(x), copies), x.dtype.type(negative_slope), numba_view(y))
     return _back(y, copies).reshape(x.shape)
 
 
@@ -264,5 +277,6 @@ def leaky_relu_backward(g, x, negative_slope):
     if x.size:
         _leaky_relu_backward[_blocks(x.size), THREADS](
             _to_kernel(_flat(g.astype(x.dtype, copy=False)), copies),
-            _to_kernel(_flat(x), copies), x.dtype.type(negative_slope), gx)
+            _to_kernel(_flat(x), copies), x.dtype.type(negative_slope),
+            numba_view(gx))
     return _back(gx, copies).reshape(x.shape)
