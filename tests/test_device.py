@@ -358,3 +358,21 @@ def test_the_same_numbers_bench_runs_on_the_stand_in(cuda, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "2 steps: gpu:None vs numba on the CPU: relative difference of the parameters" in printed
     assert ": ok (worst tensor" in printed
+
+
+def test_cupy_without_a_gpu_is_named_as_such(monkeypatch):
+    """CuPy installed on a machine with no GPU (or no driver): the reason says so."""
+    import types
+
+    def no_device():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    runtime = types.SimpleNamespace(getDeviceCount=no_device)
+    fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(devices, "_libraries", {})  # forget what was found before
+    assert devices.why_unavailable("cuda") == (
+        "CuPy finds no usable GPU (cudaErrorNoDevice: no CUDA-capable device is detected)")
+    with pytest.raises(devices.DeviceUnavailable, match="'cuda' is not available here: CuPy "
+                                                        "finds no usable GPU"):
+        tg.zeros(1, device="cuda")
