@@ -32,7 +32,7 @@ def _check_can_require_grad(dtype):
 class Tensor:
     """An n-dimensional array with reverse-mode autograd.
 
-    .data is the array (NumPy's on the CPU, CuPy's on a GPU: see tinygen/device.py), .grad the
+    .data is the array (NumPy's on the CPU, CuPy's on a GPU: see tinygen/devices.py), .grad the
     accumulated gradient (a Tensor, or None), .requires_grad whether gradients flow to it.
     Floating data is stored as float32 unless dtype says otherwise.
     """
