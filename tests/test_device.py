@@ -376,3 +376,13 @@ def test_cupy_without_a_gpu_is_named_as_such(monkeypatch):
     with pytest.raises(devices.DeviceUnavailable, match="'cuda' is not available here: CuPy "
                                                         "finds no usable GPU"):
         tg.zeros(1, device="cuda")
+
+
+def test_a_run_resumes_on_the_device_from_the_command_line(cuda, tmp_path):
+    out = tmp_path / "ae"
+    common = ["--quick", "--data", "bundled", "--no-progress", "--device", cuda]
+    assert cli.main(["train", "ae", "--epochs", "1", "--out", str(out)] + common) == 0
+    assert cli.main(["train", "ae", "--epochs", "2", "--resume", str(out / "checkpoint.npz")]
+                    + common) == 0
+    state = tg.load(out / "checkpoint.npz")
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
