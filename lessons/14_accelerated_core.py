@@ -17,8 +17,11 @@
 # NumPy's dispatch protocols (watched on a small array class of our own that records every
 # call), and how the GPU kernels work on the device's arrays in place.
 #
-# Runs in about 4 s on a 2-core CPU (full, measured with nothing else running);
-# `TINYGEN_QUICK=1` runs it in about 3 s.
+# Runs in about 6 s on a 2-core CPU with no GPU (full, measured with nothing else running);
+# `TINYGEN_QUICK=1` runs it in about 5 s. (It took 4 s and 3 s when first timed; on the machine
+# of this measurement, the lesson without the part on where the data lives took about as long
+# as now, and that part takes under 0.1 s without a GPU. With a GPU it also runs a DCGAN step
+# benchmark in a subprocess, not timed here.)
 # (The very first run on a machine also compiles the Numba kernels it uses, in float32 and
 # float64: about 8 s more, once, measured with an empty `NUMBA_CACHE_DIR`. The machine code is
 # then cached on disk, in `tinygen/kernels/__pycache__`, and later runs load it in a fraction of
@@ -578,9 +581,9 @@ print(textwrap.dedent(kernel_source[start:kernel_source.index("    return kernel
 # | 256 | 0.389 | 0.569 | 0.004 |
 #
 # The GPU backend was slower than the CPU's numba backend, and PyTorch on the same GPU took
-# about 1/20 of numba's time at batch 64 and about 1/100 at batch 256. Layer by layer (`bench/conv.py`, the
-# three kernels of one layer at batch 64) the cuda kernels took 7 to 9.5 ms where cuDNN,
-# PyTorch's GPU library, took 0.12 to 0.25 ms.
+# about 1/20 of numba's time at batch 64 and about 1/100 at batch 256. Layer by layer
+# (`bench/conv.py`, the three kernels of one layer at batch 64) the cuda kernels took 7 to
+# 9.5 ms where cuDNN, PyTorch's GPU library, took 0.12 to 0.25 ms.
 #
 # How much of that do the copies explain? Each of a layer's three kernels (forward, input
 # gradient, weight gradient) reads two of the arrays $x, w, y$ (or gradients of the same
@@ -658,8 +661,8 @@ print(f"at the assumed rates, the copies take {copy_ms / arithmetic_ms:.0f} time
 # of its time (Amdahl's law), so with everything else on the host in NumPy the step could
 # never get below that rest, however fast the convolutions. PyTorch's 0.024 comes from the
 # opposite design: its tensors live on the GPU from the model's creation to the loss, and in
-# the bench nothing crosses the bus during a step but the two losses it returns. So the cure was not faster
-# kernels but arrays that stay on the device from one op to the next.
+# the bench nothing crosses the bus during a step but the two losses it returns. So the cure
+# was not faster kernels but arrays that stay on the device from one op to the next.
 #
 # ### Tensors on a device
 #
@@ -705,8 +708,9 @@ optimizer.step()
 print(f"inputs on {inputs.device}, first weight on {net[0].weight.device}, its gradient on "
       f"{net[0].weight.grad.device}, the loss on {loss.device}")
 output = net(inputs).cpu().numpy()  # the explicit copy to the host
-print(f"loss {loss.item():.4f} (.item() reads one number from the device); the output on the "
-      f"host: a {type(output).__name__} of shape {output.shape}")
+print(f"loss {loss.item():.4f} (.item(): one number, read from where the loss lives); the "
+      f"output, copied to the host: {type(output).__module__}.{type(output).__name__} "
+      f"{output.shape}")
 
 # %% [markdown]
 # ### One program for both devices: NumPy's dispatch protocols
@@ -730,11 +734,12 @@ print(f"loss {loss.item():.4f} (.item() reads one number from the device); the o
 #
 # CuPy's arrays answer all three by calling CuPy's function of the same name, which runs on the
 # GPU and returns a CuPy array. So when a tensor's `.data` is a CuPy array, an op's forward and
-# backward are the same lines as on the CPU, and every result stays in GPU memory: the engine
-# needs no GPU code. What does not dispatch is handled by hand: random draws (tinygen draws on
-# the host, so a seed gives the same numbers on both devices, then copies once), conversions to
-# NumPy (CuPy refuses the implicit ones, so a forgotten host copy is an error, not a slowdown),
-# and Python numbers (a reduction on the GPU gives a 0-d GPU array; `.item()` reads it).
+# backward are the same lines as on the CPU, and every result stays in GPU memory: the ops
+# need no GPU code of their own (only the kernels of the next section do). What does not
+# dispatch is handled by hand: random draws (tinygen draws on the host, so a seed gives the
+# same numbers on both devices, then copies once), conversions to NumPy (CuPy refuses the
+# implicit ones, so a forgotten host copy is an error, not a slowdown), and Python numbers (a
+# reduction on the GPU gives a 0-d GPU array; `.item()` reads it).
 #
 # We can watch the dispatch without a GPU. `TracedArray` below holds a NumPy array, implements
 # both protocols and forwards attributes (`.shape`, `.reshape(...)`), and writes down the name
@@ -875,15 +880,20 @@ with tg.devices.use_library("cuda", TRACED):  # inside the block, "cuda" arrays 
 # ### The device kernels
 #
 # Convolutions and the fused ops are where tinygen has kernels of its own, and a kernel must be
-# given the device arrays themselves. `numba.cuda` accepts any object with a
+# given the device arrays themselves. `numba.cuda` understands any object with a
 # **`__cuda_array_interface__`**: a dictionary giving the array's shape, its dtype (`typestr`),
 # its strides and the address of its data in GPU memory, the GPU's counterpart of NumPy's
-# `__array_interface__`. CuPy's arrays have one (so do PyTorch's GPU tensors), so a kernel
-# reads and writes a CuPy array where it is, with no copy, and its output is made by
-# `np.empty(out_shape, dtype=dtype, like=x)`, which `like=` turns into a CuPy allocation (from
-# CuPy's memory pool, which reuses freed blocks rather than asking the driver every time).
-# `tg.backend.kernels_for(array)` chooses the kernels by where an array lives: a CuPy array
-# gets the cuda backend's, whichever backend runs the CPU's tensors.
+# `__array_interface__`. CuPy's arrays have one (so do PyTorch's GPU tensors), and
+# `cuda.as_cuda_array(a)` turns it into numba's view of the same memory: no copy, so a kernel
+# reads and writes the CuPy array where it is. (The kernels pass `sync=False`, in `numba_view`
+# of `cuda_fused.py`. By the interface's rule a consumer first waits until the GPU has
+# finished the producer's queued work, which would stop the program at every argument of every
+# launch; CuPy and numba queue their work on the same default stream, in order, so the wait
+# buys nothing.) A kernel's output is made by `np.empty(out_shape, dtype=dtype, like=x)`,
+# which `like=` turns into a CuPy allocation (from CuPy's memory pool, which reuses freed
+# blocks rather than asking the driver every time). `tg.backend.kernels_for(array)` chooses
+# the kernels by where an array lives: a CuPy array gets the cuda backend's, whichever backend
+# runs the CPU's tensors.
 #
 # A convolution on device arrays has two methods (`TINYGEN_GPU_CONV=im2col` or
 # `implicit_gemm`, or `cuda_conv.use_conv_method(name)`):
