@@ -34,13 +34,20 @@ GRID = [
 GRID_AT_TILE_16 = [GRID[0]]  # crosses a tile along K and P in all three products
 
 
-def _compare_with_numpy(cuda_conv, numpy_conv, case):
-    """The three cuda kernels vs numpy_conv on one case; a list of failure messages."""
+def case_arrays(numpy_conv, case):
+    """x, w and an upstream gradient gy (y's shape) for one case of GRID, random, in its dtype."""
     x_shape, w_shape, stride, padding, dtype = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal(w_shape).astype(dtype)
     gy = rng.standard_normal(numpy_conv.conv2d(x, w, stride, padding).shape).astype(dtype)
+    return x, w, gy
+
+
+def _compare_with_numpy(cuda_conv, numpy_conv, case):
+    """The three cuda kernels vs numpy_conv on one case; a list of failure messages."""
+    x_shape, w_shape, stride, padding, dtype = case
+    x, w, gy = case_arrays(numpy_conv, case)
     results = {
         "conv2d": (cuda_conv.conv2d(x, w, stride, padding),
                    numpy_conv.conv2d(x, w, stride, padding)),

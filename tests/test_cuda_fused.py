@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from strict_device import StrictArray
-from test_cuda_conv import GRID
+from test_cuda_conv import GRID, case_arrays
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,13 +104,19 @@ def _compare_fused(cuda_fused, case, on_device=lambda a: a, where=""):
                        f"MAX_BLOCKS={cuda_fused.MAX_BLOCKS}{where}")
             try:
                 assert isinstance(result, np.ndarray), f"a {type(result).__name__}"
-                assert result.dtype == dtype, f"dtype {result.dtype}"
-                assert result.shape == wanted.shape, f"shape {result.shape} != {wanted.shape}"
-                atol = rtol * max(1.0, float(np.abs(wanted).max()))
-                np.testing.assert_allclose(result, wanted, rtol=rtol, atol=atol)
+                _assert_matches(result, wanted, dtype, rtol)
             except AssertionError as error:
                 failures.append(f"{message}: {error}")
     return failures
+
+
+def _assert_matches(result, wanted, dtype, rtol):
+    """A host array with wanted's shape, the dtype asked for, and its values within rtol (and an
+    atol of rtol times wanted's largest |entry|, where that exceeds 1)."""
+    assert result.dtype == dtype, f"dtype {result.dtype}"
+    assert result.shape == wanted.shape, f"shape {result.shape} != {wanted.shape}"
+    atol = rtol * max(1.0, float(np.abs(wanted).max()))
+    np.testing.assert_allclose(result, wanted, rtol=rtol, atol=atol)
 
 
 # ---- switches for the real GPU's branches -------------------------------------------------------
@@ -211,10 +217,7 @@ def _compare_conv(cuda_conv, numpy_conv, case, on_device=lambda a: a, where=""):
     """cuda_conv's three functions vs numpy_conv's on one case of test_cuda_conv.GRID; a list of
     failure messages. on_device as in _compare_fused; results must come back on the same side."""
     x_shape, w_shape, stride, padding, dtype = case
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal(w_shape).astype(dtype)
-    gy = rng.standard_normal(numpy_conv.conv2d(x, w, stride, padding).shape).astype(dtype)
+    x, w, gy = case_arrays(numpy_conv, case)
     expected = {
         "conv2d": numpy_conv.conv2d(x, w, stride, padding),
         "conv2d_grad_input": numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding),
@@ -234,10 +237,7 @@ def _compare_conv(cuda_conv, numpy_conv, case, on_device=lambda a: a, where=""):
         try:
             assert isinstance(result, side), f"a {type(result).__name__}, not a {side.__name__}"
             result = result if side is np.ndarray else result.get()
-            assert result.dtype == dtype, f"dtype {result.dtype}"
-            assert result.shape == wanted.shape, f"shape {result.shape} != {wanted.shape}"
-            atol = rtol * max(1.0, float(np.abs(wanted).max()))
-            np.testing.assert_allclose(result, wanted, rtol=rtol, atol=atol)
+            _assert_matches(result, wanted, dtype, rtol)
         except AssertionError as error:
             failures.append(f"{kernel} {cuda_conv.conv_method} {case}{where}: {error}")
     return failures

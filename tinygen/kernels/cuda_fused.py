@@ -208,19 +208,23 @@ def _back(out, copies):
     return out.copy_to_host() if copies else out
 
 
+def _batch_norm_outputs(x3, x, copies):
+    """The three outputs of a batch-norm kernel: one shaped like x3 (N, C, L), two per channel."""
+    channels = x3.shape[1]
+    return (_new(x3.shape, x.dtype, x, copies), _new((channels,), x.dtype, x, copies),
+            _new((channels,), x.dtype, x, copies))
+
+
 # ---- the five kernels of tinygen.kernels.FusedKernels --------------------------------------------
 
 def batch_norm_train(x, weight, bias, eps):
     """Normalise x (N, C, ...) with its batch statistics; -> y (like x), mean (C,), var (C,)."""
     copies = _copies(x)
     x3 = _as_ncl(x)
-    channels = x3.shape[1]
-    y = _new(x3.shape, x.dtype, x, copies)
-    mean = _new((channels,), x.dtype, x, copies)
-    var = _new((channels,), x.dtype, x, copies)
+    y, mean, var = _batch_norm_outputs(x3, x, copies)
     if x3.size:
         weight, bias = weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False)
-        _train_forward[channels, THREADS](
+        _train_forward[x3.shape[1], THREADS](  # one block of THREADS threads per channel
             _to_kernel(x3, copies), _to_kernel(_flat(weight), copies),
             _to_kernel(_flat(bias), copies), float(eps),
             numba_view(y), numba_view(mean), numba_view(var))
@@ -232,14 +236,11 @@ def batch_norm_train_backward(g, x, mean, var, weight, eps):
     copies = _copies(x)
     x3 = _as_ncl(x)
     g3 = _as_ncl(g.astype(x.dtype, copy=False))
-    channels = x3.shape[1]
-    gx = _new(x3.shape, x.dtype, x, copies)
-    gweight = _new((channels,), x.dtype, x, copies)
-    gbias = _new((channels,), x.dtype, x, copies)
+    gx, gweight, gbias = _batch_norm_outputs(x3, x, copies)
     if x3.size:
         mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
         weight = weight.astype(x.dtype, copy=False)
-        _train_backward[channels, THREADS](
+        _train_backward[x3.shape[1], THREADS](  # one block per channel
             _to_kernel(g3, copies), _to_kernel(x3, copies), _to_kernel(_flat(mean), copies),
             _to_kernel(_flat(var), copies), _to_kernel(_flat(weight), copies), float(eps),
             numba_view(gx), numba_view(gweight), numba_view(gbias))
