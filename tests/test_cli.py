@@ -89,6 +89,30 @@ def test_bad_arguments_are_argparse_errors(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option, value", [("--epochs", "-1"), ("--epochs", "0"),
+                                           ("--batch-size", "0"), ("--lr", "-0.1"),
+                                           ("--lr", "nan")])
+def test_numbers_out_of_range_are_argparse_errors(option, value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "ae", "--quick", "--data", "bundled", "--out", str(tmp_path / "run"),
+                  option, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be a positive number, got {value}" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_out_naming_an_existing_file_is_a_one_line_error(tmp_path, capsys):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    code = cli.main(["train", "ae", "--quick", "--data", "bundled", "--out", str(taken),
+                     "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == f"tinygen: error: --out {taken}: a file of that name exists; give a folder\n"
+    assert taken.read_text() == "mine"
+
+
 def test_missing_data_folder_is_a_one_line_error(tmp_path, capsys):
     code = cli.main(["train", "ae", "--quick", "--data", str(tmp_path / "missing"),
                      "--out", str(tmp_path / "run"), "--no-progress"])
@@ -151,7 +175,7 @@ def test_train_vae_with_a_gaussian_decoder_reports_bits_per_dim_and_sample_rebui
 
 def test_the_gaussian_vae_trains_on_new_dequantisation_noise_every_epoch():
     recipe = cli.recipe_for("vae", "gaussian")
-    loader = cli._training_loader(recipe, "bundled", True, 1000, seed=0)
+    loader = cli.train.training_loader(recipe, "bundled", True, 1000, seed=0)
     first, second = (next(iter(loader)).data for _ in range(2))
     assert first.dtype == np.float32 and 0 <= first.min() and first.max() < 1
     assert not np.array_equal(first, second)

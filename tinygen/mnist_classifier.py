@@ -265,6 +265,13 @@ def under_represented(counts, reference_counts, fraction=UNDER_REPRESENTED):
     return [int(d) for d in np.argsort(ratio, kind="stable") if ratio[d] < fraction]
 
 
+def real_floor_draw(available, n, seed=0):
+    """The rows of the training set that the real-vs-real floor uses: min(n, available) drawn
+    without replacement with np.random.default_rng(seed), in increasing order."""
+    n = min(int(n), available)
+    return np.sort(np.random.default_rng(seed).choice(available, size=n, replace=False))
+
+
 def real_floor(n=10000, seed=0, root=None, classifier=None, subset=None):
     """The real-vs-real reference: {"fid": FID of n training images vs the 10,000 test images,
     "mnist_score": (mean, std) of the test images, "n_train": n}.
@@ -278,10 +285,10 @@ def real_floor(n=10000, seed=0, root=None, classifier=None, subset=None):
     from .data import load_mnist
     train, _ = load_mnist("train", root=root, subset=subset)
     test, _ = load_mnist("test", root=root, subset=subset)
-    n = min(int(n), len(train))
-    picked = np.random.default_rng(seed).choice(len(train), size=n, replace=False)
+    picked = real_floor_draw(len(train), n, seed)
+    n = len(picked)
     return {
-        "fid": fid(train[np.sort(picked)], test, classifier=classifier),
+        "fid": fid(train[picked], test, classifier=classifier),
         "mnist_score": mnist_score(test, classifier=classifier),
         "n_train": n,
         "n_test": len(test),
