@@ -272,11 +272,16 @@ def test_a_refused_training_call_leaves_the_running_statistics_alone():
 
 # ---- leaky relu ---------------------------------------------------------------------------------
 
+def _upstream(values, dtype):
+    """A fixed upstream gradient with no zeros (1 to 2), so that every slope shows in dL/dx."""
+    return tg.tensor(1 + np.linspace(0, 1, values.size).reshape(values.shape), dtype=dtype)
+
+
 def _leaky_relu_and_gradient(backend_name, values, dtype, slope):
     with tg.backend.use(backend_name):
         x = tg.tensor(values, dtype=dtype, requires_grad=True)
         y = F.leaky_relu(x, slope)
-        (y * y).sum().backward()
+        y.backward(_upstream(values, dtype))  # dL/dx = upstream * slope(x)
         return y, x.grad
 
 
@@ -294,6 +299,10 @@ def test_fused_leaky_relu_equals_the_composite_including_the_slope_at_zero(dtype
     np.testing.assert_array_equal(grad_numba.data, grad_numpy.data)
     expected = np.where(values > 0, values, slope * values).astype(dtype)
     np.testing.assert_allclose(y_numba.data, expected, rtol=1e-6)
+    expected_grad = np.where(values > 0, 1.0, slope) * _upstream(values, dtype).numpy()
+    np.testing.assert_allclose(grad_numba.data, expected_grad, rtol=1e-6)
+    np.testing.assert_allclose(grad_numba.data[0, 0, 0, :3],  # at 0: negative_slope
+                               slope * _upstream(values, dtype).numpy()[0, 0, 0, :3], rtol=1e-6)
 
 
 def test_fused_leaky_relu_gradcheck_and_gradgradcheck():

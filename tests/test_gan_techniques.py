@@ -512,8 +512,18 @@ def test_dropout_in_d_adds_dropout_after_each_leaky_relu():
                      "Dropout", "Flatten", "Linear"]
     x = tg.randn(3, 1, 28, 28)
     assert d(x).shape == (3, 1)
+    without_dropout = x
+    for layer in d:  # the same network with its Dropout layers left out
+        if not isinstance(layer, nn.Dropout):
+            without_dropout = layer(without_dropout)
+    assert not np.allclose(d(x).numpy(), without_dropout.numpy())  # training: dropout acts
     d.eval()
-    np.testing.assert_array_equal(d(x).numpy(), d(x).numpy())  # the identity in eval mode
+    with_dropout_in_eval = d(x)
+    without_dropout = x
+    for layer in d:
+        if not isinstance(layer, nn.Dropout):
+            without_dropout = layer(without_dropout)
+    np.testing.assert_array_equal(with_dropout_in_eval.numpy(), without_dropout.numpy())
 
 
 def test_the_mlp_discriminator_takes_dropout_and_spectral_norm_and_stays_plain_by_default():
@@ -552,7 +562,7 @@ def test_mlp_gan_is_the_course_mlp_gan_and_passes_on_the_techniques():
 
 
 @pytest.mark.parametrize("width, wide, narrow", [(1.0, 128, 64), (2.0, 256, 128), (0.5, 64, 32)])
-def test_a_wider_generator_has_wider_layers_and_the_same_output(width, wide, narrow):
+def test_a_wider_generator_has_wider_layers_and_still_makes_28x28_images(width, wide, narrow):
     g = dcgan_generator(8, width=width)
     assert g[0].weight.shape == (wide * 7 * 7, 8)
     assert g[4].weight.shape == (wide, narrow, 4, 4) and g[7].weight.shape == (narrow, 1, 4, 4)
