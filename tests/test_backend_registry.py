@@ -45,13 +45,14 @@ def new_backend(tmp_path, monkeypatch):
         kernels.register(kernels.Backend(name, f"{name}_kernels", device, **checks))
         added.append(name)
 
-    before = backend.current()
+    before, registered = backend.current(), list(kernels.names())
     yield add
     backend.use(before)
     for name in added:
         kernels.REGISTRY.pop(name)
         kernels._loaded.pop(name, None)
         sys.modules.pop(f"{name}_kernels", None)
+    assert list(kernels.names()) == registered  # each test leaves the registry as it found it
 
 
 def test_the_registered_modules_keep_the_contract():
@@ -122,8 +123,10 @@ def test_register_rejects_an_unknown_device():
     assert "tpu" not in kernels.REGISTRY
 
 
-def test_the_registry_is_back_as_it_was():  # after the tests above, which add and remove
-    assert kernels.names() == ("numba", "cuda", "numpy")
+def test_the_default_is_the_first_registered_backend_that_runs_for_real():
+    assert backend._default() == backend.available(simulated=False)[0]
+    assert backend.available(simulated=False) == [
+        name for name in kernels.names() if name in backend.available(simulated=False)]
 
 
 def test_the_numpy_reference_is_registered_and_needs_nothing():

@@ -132,15 +132,15 @@ def scores(text):
 
 
 @pytest.fixture(scope="module")
-def test_digits():
+def bundled_test_digits():
     images, _ = load_mnist("test", subset="bundled")
     return images.astype(np.float32) / 255
 
 
-def test_real_test_digits_score_0_against_themselves_and_noise_far_worse(test_digits, tmp_path,
+def test_real_test_digits_score_0_against_themselves_and_noise_far_worse(bundled_test_digits, tmp_path,
                                                                            capsys):
     real = tmp_path / "real.npz"
-    np.savez(real, samples=test_digits)  # (N, 28, 28) float32: the whole bundled test set
+    np.savez(real, samples=bundled_test_digits)  # (N, 28, 28) float32: the whole bundled test set
     assert cli.main(["score", str(real), "--data", "bundled"]) == 0
     fid, floor, score = scores(capsys.readouterr().out)
     assert fid < 0.01 < floor  # the same set: the same statistics
@@ -185,13 +185,13 @@ def histogram(text):
     return rows, lines[11]
 
 
-def test_the_histogram_of_the_test_digits_is_theirs_and_none_under_represented(test_digits,
+def test_the_histogram_of_the_test_digits_is_theirs_and_none_under_represented(bundled_test_digits,
                                                                                  tmp_path, capsys):
     real = tmp_path / "real.npz"
-    np.savez(real, samples=test_digits)
+    np.savez(real, samples=bundled_test_digits)
     assert cli.main(["score", str(real), "--data", "bundled"]) == 0
     rows, verdict = histogram(capsys.readouterr().out)
-    assert sum(count for count, _, _ in rows.values()) == len(test_digits)
+    assert sum(count for count, _, _ in rows.values()) == len(bundled_test_digits)
     for count, share, test_share in rows.values():
         assert share == test_share  # the same images, the same classes
     assert verdict.endswith(": none")

@@ -88,8 +88,8 @@ RECIPES = {
                   description="VAE 784-400-20 (pytorch/examples), Bernoulli decoder, "
                               "-ELBO in nats", likelihood="bernoulli"),
     "gan": Recipe(
-        # lr 8e-4 as for the DCGAN: in bench/dcgan_recipe.py --model mlp (10 epochs) FID 116
-        # against 1050 at the paper's 2e-4 (lesson 11)
+        # lr 8e-4 as for the classic DCGAN, measured with bench/dcgan_recipe.py --model mlp:
+        # ARCHITECTURE.md, "Data, models and files", and lesson 11
         lambda: models.mlp_gan(100),
         epochs=30, lr=8e-4, batch_size=64, pixels=symmetric_vectors, adversarial=True,
         description="MLP GAN 100-256-512-784 / 784-512-256-1, k = 1, non-saturating"),

@@ -214,14 +214,11 @@ def _versions():
     return ", ".join(found)
 
 
-# The registry, fastest first as measured by bench/conv.py and bench/dcgan_step.py (see
-# ARCHITECTURE.md): on a 2-core CPU the numba kernels are as fast as NumPy's or faster on every
-# DCGAN layer, and the numba DCGAN step takes about 0.55x NumPy's time. Numba's first use compiles
-# for ~10 s once; later processes load the machine code from its cache (bench/first_step.py).
-# cuda comes after numba: on an H200 beside 16 CPU cores (bench/gpu_check.sh) its DCGAN step took
-# 0.73x NumPy's time at batch 64 and 0.57x at batch 256, numba's 0.53x and 0.39x, because every
-# call copies its arrays to the GPU and back. It runs when asked for (TINYGEN_BACKEND=cuda); tensors
-# that live on the GPU (tinygen/devices.py) always run its kernels, in place.
+# The registry, fastest first as measured by bench/conv.py and bench/dcgan_step.py; the figures
+# are in ARCHITECTURE.md ("The default: numba, then cuda, then numpy"). cuda comes after numba: on
+# CPU tensors its kernels copy every array to the GPU and back, which made its step slower than
+# numba's even on an H200. It runs when asked for (TINYGEN_BACKEND=cuda); tensors that live on the
+# GPU (tinygen/devices.py) always run its kernels, in place.
 register(Backend("numba", ".numba_conv", "cpu", _numba_requirements))
 register(Backend("cuda", ".cuda_conv", "gpu", _cuda_requirements, is_simulated))
 register(Backend("numpy", ".numpy_conv", "cpu"))
