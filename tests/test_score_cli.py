@@ -137,8 +137,8 @@ def bundled_test_digits():
     return images.astype(np.float32) / 255
 
 
-def test_real_test_digits_score_0_against_themselves_and_noise_far_worse(bundled_test_digits, tmp_path,
-                                                                           capsys):
+def test_real_test_digits_score_0_against_themselves_and_noise_far_worse(bundled_test_digits,
+                                                                           tmp_path, capsys):
     real = tmp_path / "real.npz"
     np.savez(real, samples=bundled_test_digits)  # (N, 28, 28) float32: the whole bundled test set
     assert cli.main(["score", str(real), "--data", "bundled"]) == 0
