@@ -176,6 +176,13 @@ def to_host(array):
     return np.asarray(array)
 
 
+def host_array(x, dtype=None):
+    """x (an array, a Tensor on any device, or a list) as a NumPy array of dtype (None: its own):
+    the values on the host, copied there if they live on a device. For code that computes on the
+    host by design: plots, metrics."""
+    return np.asarray(to_host(getattr(x, "data", x)), dtype=dtype)
+
+
 def synchronize(target="cuda"):
     """Wait for the device to finish its queued work (GPU calls return before they finish)."""
     target = device(target)

@@ -33,6 +33,7 @@ import copy
 import numpy as np
 
 from .autograd import no_grad
+from .checks import one_of
 from .nn.layers import BatchNorm1d, BatchNorm2d
 from .nn.module import Module
 from .ops.fused import kernels_with
@@ -50,9 +51,7 @@ class ExponentialMovingAverage(Module):
         super().__init__()
         if not 0 <= decay <= 1:
             raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1], got {decay}")
-        if batch_norm not in BATCH_NORM_RULES:
-            raise ValueError(f"ExponentialMovingAverage: batch_norm must be one of "
-                             f"{', '.join(BATCH_NORM_RULES)}; got {batch_norm!r}")
+        one_of(batch_norm, BATCH_NORM_RULES, "batch_norm", "ExponentialMovingAverage")
         self.decay = decay
         self.warmup = warmup
         self.batch_norm = batch_norm

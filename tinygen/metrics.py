@@ -20,22 +20,16 @@ import numpy as np
 from . import random as _random
 from .autograd import grad, no_grad
 from .data.loader import DataLoader
-from .devices import to_host
+from .devices import host_array
 from .nn.layers import Linear
 from .nn.losses import cross_entropy
 from .optim import Adam
 from .tensor import Tensor, as_tensor
 
 
-def _array(x, dtype=np.float64):
-    """x (array, Tensor or list) as a NumPy array of dtype (None: keep its dtype); the metrics
-    are computed on the host, so a GPU tensor's values are copied there."""
-    return np.asarray(to_host(getattr(x, "data", x)), dtype=dtype)
-
-
 def _rows(name, x, what="X"):
     """x as a float64 matrix (N, D); raises for any other number of dimensions."""
-    x = _array(x)
+    x = host_array(x, np.float64)
     if x.ndim != 2:
         raise ValueError(f"{name}: {what} must be a matrix (N, D), got shape {x.shape}")
     return x
@@ -83,13 +77,13 @@ def pca(X, k):
 def pca_project(X, mean, components):
     """Codes of X (N, D) on the principal components (k, D) -> (N, k)."""
     X = _rows("pca_project", X)
-    return (X - _array(mean)) @ _array(components).T
+    return (X - host_array(mean, np.float64)) @ host_array(components, np.float64).T
 
 
 def pca_reconstruct(codes, mean, components):
     """Images (N, D) from codes (N, k), the mean (D,) and the components (k, D)."""
     codes = _rows("pca_reconstruct", codes, "codes")
-    return codes @ _array(components) + _array(mean)
+    return codes @ host_array(components, np.float64) + host_array(mean, np.float64)
 
 
 def principal_angles(A, B):
@@ -117,8 +111,8 @@ def principal_angles(A, B):
 # ---- reconstruction quality ----------------------------------------------------------------------
 def mse_per_pixel(x, r):
     """Mean of (x - r)^2 over every element; x, r of the same shape (N, ...)."""
-    x = _array(x)
-    r = _array(r)
+    x = host_array(x, np.float64)
+    r = host_array(r, np.float64)
     _check_same_shape("mse_per_pixel", x, r, "x", "r")
     return float(np.mean((x - r) ** 2))
 
@@ -142,8 +136,8 @@ def auroc(scores, labels):
     The probability that a random positive scores above a random negative, ties counting 1/2,
     computed by the rank-sum (Mann-Whitney U) formula with average ranks for tied scores.
     """
-    scores = _array(scores).ravel()
-    labels = _array(labels, None).ravel()
+    scores = host_array(scores, np.float64).ravel()
+    labels = host_array(labels).ravel()
     if scores.shape != labels.shape:
         raise ValueError(f"auroc: {scores.size} scores but {labels.size} labels")
     if np.any(np.isnan(scores)):
@@ -179,8 +173,8 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     """
     x_train = _rows("linear_probe", train_features, "train_features")
     x_test = _rows("linear_probe", test_features, "test_features")
-    y_train = _array(train_labels, None).ravel().astype(np.int64)
-    y_test = _array(test_labels, None).ravel().astype(np.int64)
+    y_train = host_array(train_labels).ravel().astype(np.int64)
+    y_test = host_array(test_labels).ravel().astype(np.int64)
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise ValueError(
             f"linear_probe: {len(x_train)} train features but {len(y_train)} labels, "
@@ -226,7 +220,7 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
 # ---- data completion -----------------------------------------------------------------------------
 def _mask(name, mask, shape, what="observed_mask"):
     """A boolean mask broadcast to shape; raises for other dtypes and shapes."""
-    mask = _array(mask, None)
+    mask = host_array(mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"{name}: {what} must be boolean, got {mask.dtype}")
     try:
@@ -249,7 +243,7 @@ def complete(reconstruct, x, observed_mask, steps=20, init=None):
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"complete: steps must be an integer >= 0, got {steps!r}")
-    x = _array(x, np.float32)
+    x = host_array(x, np.float32)
     observed = _mask("complete", observed_mask, x.shape)
     if init is None:
         axes = tuple(range(1, x.ndim))
@@ -258,10 +252,10 @@ def complete(reconstruct, x, observed_mask, steps=20, init=None):
             raise ValueError("complete: an image has no observed pixel; pass init")
         fill = np.where(observed, x, 0).sum(axis=axes, keepdims=True) / count
     else:
-        fill = _array(init, np.float32)
+        fill = host_array(init, np.float32)
     current = np.where(observed, x, fill).astype(np.float32)
     for _ in range(steps):
-        guess = _array(reconstruct(current), np.float32)
+        guess = host_array(reconstruct(current), np.float32)
         _check_same_shape("complete", guess, x, "reconstruct's output", "x")
         current = np.where(observed, x, guess)
     return current
@@ -269,15 +263,15 @@ def complete(reconstruct, x, observed_mask, steps=20, init=None):
 
 def mean_image_fill(x, observed_mask, mean_image):
     """Baseline completion: observed pixels of x (N, D), missing ones from mean_image (D,)."""
-    x = _array(x, np.float32)
+    x = host_array(x, np.float32)
     observed = _mask("mean_image_fill", observed_mask, x.shape)
-    return np.where(observed, x, _array(mean_image, np.float32))
+    return np.where(observed, x, host_array(mean_image, np.float32))
 
 
 def masked_mse(x_true, x_filled, missing_mask):
     """Mean squared error over the missing pixels only (missing_mask True) of (N, D) arrays."""
-    x_true = _array(x_true)
-    x_filled = _array(x_filled)
+    x_true = host_array(x_true, np.float64)
+    x_filled = host_array(x_filled, np.float64)
     _check_same_shape("masked_mse", x_true, x_filled, "x_true", "x_filled")
     missing = _mask("masked_mse", missing_mask, x_true.shape, "missing_mask")
     if not missing.any():
@@ -321,7 +315,7 @@ def jacobian_frobenius_sq(encode, x):
     backward pass per code unit k gives the rows dz_k/dx of every sample at once, which assumes
     samples do not interact (true for any encoder without batch statistics; put BatchNorm in eval).
     """
-    data = _array(x, None)
+    data = host_array(x)
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
     x = Tensor(data, requires_grad=True, dtype=data.dtype)
@@ -346,7 +340,7 @@ def jacobian_frobenius_sq(encode, x):
 # ---- densities on a 1-D grid (a GAN's optimal discriminator) ------------------------------------
 def _grid_density(name, p, what):
     """p as a float64 vector (K,) of non-negative, finite values; raises otherwise."""
-    p = _array(p)
+    p = host_array(p, np.float64)
     if p.ndim != 1 or len(p) == 0:
         raise ValueError(f"{name}: {what} must be a vector (K,), got shape {p.shape}")
     if not np.all(np.isfinite(p)) or np.any(p < 0):
@@ -356,8 +350,8 @@ def _grid_density(name, p, what):
 
 def _kde_inputs(samples, grid, bandwidth, who):
     """samples and grid as flat arrays, once there are samples and the bandwidth is positive."""
-    s = _array(samples).ravel()
-    x = _array(grid).ravel()
+    s = host_array(samples, np.float64).ravel()
+    x = host_array(grid, np.float64).ravel()
     if len(s) == 0:
         raise ValueError(f"{who}: samples is empty")
     if not bandwidth > 0:
@@ -439,14 +433,14 @@ def jensen_shannon(p, q, dx=1.0):
 # ---- attributes measured from the pixels (for latent arithmetic) ------------------------------
 def ink(images):
     """Mean pixel intensity per image, (N,): thick strokes have more ink than thin ones."""
-    x = _array(images)
+    x = host_array(images, np.float64)
     return x.reshape(len(x), -1).mean(axis=1)
 
 
 def slant(images, side=28):
     """The shear of each digit, (N,): cov(column, row) / var(row) of the pixel coordinates
     weighted by intensity. 0 is upright; positive leans right (its top is further right)."""
-    x = _array(images).reshape(-1, side, side)
+    x = host_array(images, np.float64).reshape(-1, side, side)
     rows, cols = np.mgrid[0:side, 0:side].astype(np.float64)
     up = side - 1 - rows  # y grows upwards, so a positive slant means leaning right
     mass = x.sum(axis=(1, 2))

@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .autograd import no_grad
-from .devices import to_host
-from .tensor import Tensor
+from .devices import host_array
 
 _DPI = 100
 _GRID_PAD = 2  # pixels of white between the images of a grid (in image pixels)
@@ -43,12 +42,6 @@ def save(fig, path, dpi=_DPI):
 
 
 # ---------------------------------------------------------------- helpers
-
-def _array(x, dtype=None):
-    """A NumPy array from an array, a Tensor (on any device: a picture is an explicit look at
-    the values, copied to the host) or a nested list."""
-    return np.asarray(to_host(x.data) if isinstance(x, Tensor) else x, dtype=dtype)
-
 
 def _figure(width, height, dpi=_DPI, layout=None):
     """A Figure of width x height inches drawn by Agg, with no pyplot state behind it."""
@@ -88,12 +81,12 @@ def _values_on(f, x):
     if callable(f):
         with no_grad():
             f = f(x)
-    return _array(f, np.float64)
+    return host_array(f, np.float64)
 
 
 def _as_images(images, who):
     """Images as (N, H, W) (grey) or (N, H, W, 3) (colour) from any of the accepted layouts."""
-    x = _array(images)
+    x = host_array(images)
     if x.ndim == 2:  # (N, D): flat images
         if x.shape[1] != 28 * 28:
             raise ValueError(f"{who}: flat images of length {x.shape[1]} (shape {x.shape}) have no "
@@ -237,7 +230,7 @@ def latent_manifold(decode, path, n=20, span=3.0, image_shape=(28, 28), grid="no
     z1, z2 = np.meshgrid(axis, axis[::-1])  # row 0 (top of the picture) holds the largest z2
     z = np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32)  # (n * n, 2), row-major
     with no_grad():
-        out = _array(decode(z))
+        out = host_array(decode(z))
     h, w = image_shape
     if out.shape[0] != n * n or out[0].size != h * w:
         raise ValueError(f"{who}: decode returned shape {out.shape} for {n * n} points; expected "
@@ -253,14 +246,14 @@ def _history_columns(history, who):
     if isinstance(history, dict):
         columns = {}
         for name, values in history.items():
-            v = np.array([float(_array(value)) for value in values])
+            v = np.array([float(host_array(value)) for value in values])
             columns[name] = (np.arange(1, len(v) + 1), v)
         return columns
     if isinstance(history, (list, tuple)) and all(isinstance(r, dict) for r in history):
         points = {}
         for epoch, record in enumerate(history, start=1):  # a metric may skip some epochs
             for name, value in record.items():
-                points.setdefault(name, []).append((epoch, float(_array(value))))
+                points.setdefault(name, []).append((epoch, float(host_array(value))))
         return {name: tuple(np.array(c) for c in zip(*pts)) for name, pts in points.items()}
     raise TypeError(f"{who}: history must be a dict {{name: [one value per epoch]}} or a list of "
                     f"per-epoch dicts, got {type(history).__name__}")
@@ -319,7 +312,7 @@ def latent_scatter(codes, labels, path, title=None, dpi=_DPI):
     colours and a legend; more get a colour bar.
     """
     who = "latent_scatter"
-    z = _array(codes, np.float64)
+    z = host_array(codes, np.float64)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"{who}: codes must have shape (N, 2), got {z.shape}; "
                          f"project higher-dimensional codes to 2-D first (e.g. PCA)")
@@ -329,7 +322,7 @@ def latent_scatter(codes, labels, path, title=None, dpi=_DPI):
     if labels is None:
         ax.scatter(z[:, 0], z[:, 1], s=size, alpha=0.6, linewidths=0)
     else:
-        y = _array(labels)
+        y = host_array(labels)
         if y.shape != (len(z),):
             raise ValueError(f"{who}: labels must have shape ({len(z)},) to match codes "
                              f"{z.shape}, got {y.shape}")
@@ -364,7 +357,7 @@ def density_1d(x_grid, path, data_density=None, model_density=None, discriminato
     an object with a log_density method (tinygen.data.toy) also serves as a density.
     """
     who = "density_1d"
-    x = _array(x_grid, np.float64)
+    x = host_array(x_grid, np.float64)
     if x.ndim != 1 or len(x) < 2 or not x.max() > x.min():
         raise ValueError(f"{who}: x_grid must have shape (K,) with K >= 2 distinct values, "
                          f"got shape {x.shape}")
@@ -386,7 +379,7 @@ def density_1d(x_grid, path, data_density=None, model_density=None, discriminato
     fig = _figure(6.4, 4.0, dpi, layout="constrained")
     ax = fig.add_subplot()
     if samples is not None:
-        s = _array(samples, np.float64).ravel()
+        s = host_array(samples, np.float64).ravel()
         if len(s) == 0:
             raise ValueError(f"{who}: samples is empty")
         bins = min(60, max(10, len(s) // 20))
@@ -427,12 +420,12 @@ def samples_2d(samples, path, data_density=None, extent=None, modes=None, title=
     modes: (K, 2) points marked with red crosses.
     """
     who = "samples_2d"
-    s = _array(samples, np.float64)
+    s = host_array(samples, np.float64)
     if s.ndim != 2 or s.shape[1] != 2:
         raise ValueError(f"{who}: samples must have shape (N, 2), got {s.shape}")
     m = None
     if modes is not None:
-        m = _array(modes, np.float64)
+        m = host_array(modes, np.float64)
         if m.ndim != 2 or m.shape[1] != 2:
             raise ValueError(f"{who}: modes must have shape (K, 2), got {m.shape}")
     if extent is None:

@@ -57,7 +57,7 @@ from numba import config, cuda
 
 from . import numpy_conv
 from .cuda_fused import numba_view  # a device array as numba sees it, without a GPU-wide wait
-from .numpy_conv import output_size
+from .sizes import output_size
 
 TILE = 16  # blocks of TILE x TILE = 256 threads; two tiles of 1 KiB (float32) in shared memory
 

@@ -43,7 +43,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
 from . import numpy_conv  # noqa: E402  (after the threading layer is chosen)
-from .numpy_conv import output_size  # noqa: E402
+from .sizes import output_size  # noqa: E402
 
 # Layers whose window row is short (C*kH*kW below this: one input channel and a 4x4 kernel, as in
 # the DCGAN's first and last layers) run NumPy's channel-first kernels. With so few columns the

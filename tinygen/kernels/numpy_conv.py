@@ -16,11 +16,7 @@ the matrix products in cuBLAS (cuda_conv.py's "im2col" method).
 """
 import numpy as np
 
-
-def output_size(size, kernel, stride, padding):
-    """Output length of a convolution along one axis:
-    floor((size + 2 padding - kernel) / stride) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
+from .sizes import output_size
 
 
 def _window_slices(i, j, out_size, stride):

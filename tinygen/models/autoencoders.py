@@ -15,6 +15,7 @@ from contextlib import nullcontext
 
 from .. import devices, nn
 from ..autograd import enable_grad, grad
+from ..checks import one_of
 from ..creation import randn
 from ..nn import functional as F
 from ..random import generator
@@ -146,9 +147,7 @@ class DenoisingAutoencoder(Autoencoder):
 
     def __init__(self, encoder, decoder, noise="gaussian", level=0.5, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
-        if noise not in self.NOISES:
-            raise ValueError(f"noise must be one of {', '.join(self.NOISES)}; got {noise!r}")
-        self.noise = noise
+        self.noise = one_of(noise, self.NOISES, "noise")
         self.level = level
 
     def corrupt(self, x):
@@ -190,8 +189,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     def __init__(self, encoder, decoder, lam=0.1, penalty="exact", n_projections=1, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
-        if penalty not in self.PENALTIES:
-            raise ValueError(f"penalty must be one of {', '.join(self.PENALTIES)}; got {penalty!r}")
+        one_of(penalty, self.PENALTIES, "penalty")
         if penalty == "closed_form":
             _sigmoid_layer_weight(encoder)  # fails early with a clear message
         self.lam = lam

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
+from ..checks import one_of
 from ..creation import ones_like, rand, randn, zeros_like
 from ..ema import ExponentialMovingAverage
 from ..nn import functional as F
@@ -71,11 +72,8 @@ class GAN(nn.Module):
                  generator_loss="non-saturating", *, real_label=1.0, ema_decay=None,
                  ema_warmup=False, ema_batch_norm="copy"):
         super().__init__()
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {prior!r}")
-        if generator_loss not in GENERATOR_LOSSES:
-            raise ValueError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got "
-                             f"{generator_loss!r}")
+        one_of(prior, PRIORS, "prior")
+        one_of(generator_loss, GENERATOR_LOSSES, "generator_loss")
         if k < 1:
             raise ValueError(f"k (discriminator steps per generator step) must be >= 1, got {k}")
         if not 0 < real_label <= 1:
@@ -364,9 +362,7 @@ def _host_vector(z):
 
 
 def _check_architecture(architecture):
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; "
-                         f"got {architecture!r}")
+    one_of(architecture, ARCHITECTURES, "architecture")
 
 
 def _channels(base, width):

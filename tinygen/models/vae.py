@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import is_grad_enabled, no_grad
+from ..checks import one_of
 from ..creation import rand, randn, zeros_like
 from ..nn import functional as F
 from ..nn.module import parameter_device, parameter_dtype
@@ -59,18 +60,14 @@ class VAE(nn.Module):
     def __init__(self, encoder, decoder, latent_dim, likelihood="bernoulli", beta=1.0,
                  kl_warmup=0, sigma_min=None, mean_activation="identity"):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}; got "
-                             f"{likelihood!r}")
+        one_of(likelihood, LIKELIHOODS, "likelihood")
         if sigma_min is not None:
             if likelihood != "gaussian":
                 raise ValueError(f"sigma_min is a floor on a Gaussian decoder's standard deviation;"
                                  f" the {likelihood} decoder has none")
             if not sigma_min > 0:
                 raise ValueError(f"sigma_min must be a positive number, got {sigma_min!r}")
-        if mean_activation not in MEAN_ACTIVATIONS:
-            raise ValueError(f"mean_activation must be one of {', '.join(MEAN_ACTIVATIONS)}; got "
-                             f"{mean_activation!r}")
+        one_of(mean_activation, MEAN_ACTIVATIONS, "mean_activation")
         if mean_activation != "identity" and likelihood != "gaussian":
             raise ValueError(f"mean_activation shapes a Gaussian decoder's mean; the {likelihood}"
                              f" decoder has none")

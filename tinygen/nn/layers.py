@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..ops.conv import conv_settings
-from ..ops.pool import positive_pair, whole_factor_pair
+from ..ops.pairs import positive_pair, whole_factor_pair
 from ..ops.shape import normalize_axis
 from . import functional as F
 from . import init

@@ -9,30 +9,11 @@ with these ops (never with raw arrays) makes conv gradients differentiable to an
 """
 from collections import namedtuple
 
-import numpy as np
-
 from ..autograd import Function, is_grad_enabled
 from ..backend import kernels_for
-from ..kernels.numpy_conv import output_size
+from ..kernels.sizes import output_size
 from ..tensor import Tensor
-
-
-def as_pair(value, name, op_name):
-    """An int or a pair of ints -> a pair of non-negative ints."""
-    if _is_int(value):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise ValueError(f"{op_name}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < 0:
-        raise ValueError(f"{op_name}: {name} must be non-negative, got {value!r}")
-    return pair
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
+from .pairs import as_pair
 
 ConvSettings = namedtuple("ConvSettings", "kernel_size stride padding output_padding")
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .conv import as_pair
+from .pairs import positive_pair, whole_factor_pair
 
 
 def pooled_size(size, kernel_size, stride):
@@ -99,14 +99,6 @@ def _check_images(x, op_name):
         raise ValueError(f"{op_name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
 
 
-def positive_pair(value, name, op_name):
-    """An int or a pair of ints -> a pair of positive ints (a kernel size, a stride)."""
-    pair = as_pair(value, name, op_name)
-    if min(pair) < 1:
-        raise ValueError(f"{op_name}: {name} must be positive, got {value!r}")
-    return pair
-
-
 def avg_pool2d(x, kernel_size, stride=None):
     """The mean of x over each kH x kW window, windows stride apart (PyTorch's avg_pool2d, no
     padding).
@@ -124,19 +116,6 @@ def avg_pool2d(x, kernel_size, stride=None):
                          f"{x.shape[2]} x {x.shape[3]} pixels (input shape {x.shape})")
     total = WindowSum.apply(x, kernel_size=kernel_size, stride=stride)
     return total * (1.0 / (kernel_size[0] * kernel_size[1]))
-
-
-def whole_factor_pair(scale_factor, op_name):
-    """scale_factor (an int, a whole float such as 2.0, or a pair of them) -> a pair of ints."""
-    pair = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
-    whole = (len(pair) == 2
-             and all(isinstance(f, (int, float, np.integer, np.floating))
-                     and not isinstance(f, bool) and float(f).is_integer() for f in pair))
-    if not whole:
-        raise ValueError(f"{op_name}: scale_factor must be a whole number or a pair of them "
-                         f"(nearest-neighbour upsampling copies each pixel into a block), got "
-                         f"{scale_factor!r}")
-    return positive_pair((int(pair[0]), int(pair[1])), "scale_factor", op_name)
 
 
 def upsample_nearest(x, scale_factor):
