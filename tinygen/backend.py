@@ -87,12 +87,21 @@ def get_kernels():
 
 
 def kernels_for(array):
-    """The kernel module that runs ops on this array (what tinygen/ops/conv.py and ops/fused.py
-    ask): the current backend's for a host array; for a device array, its device's kernels
-    (the cuda backend's for CuPy arrays), whatever the CPU backend is."""
+    """The kernel module that runs ops on this array: the current backend's for a host array; for
+    a device array, its device's kernels (the cuda backend's for CuPy arrays), whatever the CPU
+    backend is."""
     if devices.is_device_array(array):
         return kernels.load(devices.library_of(array).kernels)
     return get_kernels()
+
+
+def kernel(name, array):
+    """The one way the ops ask which kernel runs them: the function `name` of the backend that
+    runs ops on `array` (kernels_for), or None when that backend does not have it. ConvKernels'
+    three functions are always there; the optional ones (a window-keeping forward, fused batch
+    norm and leaky relu, one-pass Adam and moving average) are used where they exist, and the
+    callers fall back to their composite ops otherwise."""
+    return getattr(kernels_for(array), name, None)
 
 
 class use:

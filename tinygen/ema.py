@@ -33,10 +33,10 @@ import copy
 import numpy as np
 
 from .autograd import no_grad
+from .backend import kernel
 from .checks import one_of
 from .nn.layers import BatchNorm1d, BatchNorm2d
 from .nn.module import Module
-from .ops.fused import kernels_with
 from .optim import one_contiguous_layout
 
 
@@ -76,11 +76,11 @@ class ExponentialMovingAverage(Module):
         decay = self.current_decay()
         for averaged, current in _pairs(self.module.parameters(), model.parameters(), "parameters"):
             # the same rule in one pass (kernels/numba_optim.py), where the backend has it
-            fused = kernels_with("ema_update", averaged.data)
+            ema_update = kernel("ema_update", averaged.data)
             if first:
                 averaged.data[...] = current.data
-            elif fused is not None and one_contiguous_layout(averaged.data, current.data):
-                fused.ema_update(averaged.data, current.data, decay)
+            elif ema_update is not None and one_contiguous_layout(averaged.data, current.data):
+                ema_update(averaged.data, current.data, decay)
             else:
                 averaged.data *= decay  # ema <- decay * ema + (1 - decay) * w
                 averaged.data += (1 - decay) * current.data

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import devices
 from .autograd import enable_grad, no_grad
-from .ops.fused import kernels_with
+from .backend import kernel
 from .tensor import Tensor, as_tensor
 
 
@@ -285,12 +285,12 @@ class Adam(Optimizer):
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         step_size = group["lr"] / (1 - beta1**t)
-        fused = kernels_with("adam_update", p.data)
-        if fused is not None and one_contiguous_layout(p.data, m, v):
+        adam_update = kernel("adam_update", p.data)  # one pass (kernels/numba_optim.py), or None
+        if adam_update is not None and one_contiguous_layout(p.data, m, v):
             # the same formula in one pass (kernels/numba_optim.py). A Linear layer's weight
             # gradient arrives transposed (the backward of W.T): one copy puts it in order.
             grad = np.ascontiguousarray(grad)
-            fused.adam_update(p.data, grad, m, v, beta1, beta2, step_size,
+            adam_update(p.data, grad, m, v, beta1, beta2, step_size,
                               math.sqrt(1 - beta2**t), group["eps"], group["weight_decay"])
             return
         if group["weight_decay"] != 0:

@@ -14,9 +14,10 @@ tinygen/backend.py, and nothing else asks. Adding a backend is one new module pl
 `register(Backend(...))` line at the end of this file: the switch, `tinygen info`, the
 `--backend` option and the tests all loop over REGISTRY.
 
-Optional extras, used where a backend has them (hasattr): `WindowKernels` (tinygen/ops/conv.py
-keeps the forward's window matrix for the weight gradient) and `FusedKernels`
-(tinygen/ops/fused.py).
+Optional extras, used where a backend has them: `WindowKernels` (tinygen/ops/conv.py keeps the
+forward's window matrix for the weight gradient), `FusedKernels` (tinygen/ops/fused.py) and
+numba's one-pass `adam_update` / `ema_update`. Every op asks for its kernel the same way,
+tinygen.backend.kernel(name, array): the function, or None where that backend lacks it.
 """
 import importlib
 import warnings

@@ -32,9 +32,8 @@ def leaky_relu(x, negative_slope=0.01):
     Written as x times a constant slope per element (1 or negative_slope): the gradient is that
     slope.
     """
-    fused = fused_ops.kernels_with("leaky_relu", x.data)  # one-pass kernels, or None
-    if fused is not None:
-        return fused_ops.leaky_relu(x, negative_slope, fused)
+    if fused_ops.has_fused_kernels("leaky_relu", x):  # one pass each way (numba, cuda)
+        return fused_ops.leaky_relu(x, negative_slope)
     return x * as_tensor(fused_ops.leaky_relu_slope(x.data, negative_slope))
 
 
@@ -123,12 +122,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         )
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
-    fused = fused_ops.kernels_with("batch_norm_train", x.data)  # one-pass, or None
-    if fused is None:
+    if not fused_ops.has_fused_kernels("batch_norm_train", x):  # the composite (numpy)
         y, mean, var = _batch_norm_composite(x, running_mean, running_var, weight, bias,
                                              training, eps)
     elif training:
-        y, mean, var = fused_ops.batch_norm_train(x, weight, bias, eps, fused)
+        y, mean, var = fused_ops.batch_norm_train(x, weight, bias, eps)
     else:
         # (x - mean) / sqrt(var + eps) * weight + bias = x * scale + shift, per channel
         scale = (running_var + eps) ** -0.5
@@ -137,7 +135,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         shift = -running_mean * scale
         if bias is not None:
             shift = shift + bias
-        y = fused_ops.scale_shift(x, scale, shift, fused)
+        y = fused_ops.scale_shift(x, scale, shift)
     if training and running_mean is not None and running_var is not None:
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var * (count / (count - 1)), momentum)

@@ -10,7 +10,7 @@ with these ops (never with raw arrays) makes conv gradients differentiable to an
 from collections import namedtuple
 
 from ..autograd import Function, is_grad_enabled
-from ..backend import kernels_for
+from ..backend import kernel
 from ..kernels.sizes import output_size
 from ..tensor import Tensor
 from .pairs import as_pair
@@ -56,16 +56,15 @@ def _window_bytes(x, w, stride, padding):
 class Conv2d(Function):
     def forward(self, x, w, stride, padding):
         self.stride, self.padding = stride, padding
-        kernels = kernels_for(x)
-        self.saved_windows = None  # or (kernel module, window matrix of x), for the backward
-        keeps = (hasattr(kernels, "conv2d_keeping_windows") and is_grad_enabled()
-                 and self.needs_input_grad[1]
+        self.saved_windows = None  # or (the kernel that uses them, window matrix of x)
+        keeping_windows = kernel("conv2d_keeping_windows", x)  # optional: numba has it
+        keeps = (keeping_windows is not None and is_grad_enabled() and self.needs_input_grad[1]
                  and _window_bytes(x, w, stride, padding) <= SAVED_WINDOWS_LIMIT_BYTES)
         if not keeps:
-            return kernels.conv2d(x, w, stride, padding)
-        y, windows = kernels.conv2d_keeping_windows(x, w, stride, padding)
+            return kernel("conv2d", x)(x, w, stride, padding)
+        y, windows = keeping_windows(x, w, stride, padding)
         if windows is not None:  # None: a thin layer, which the backend ran without windows
-            self.saved_windows = (kernels, windows)
+            self.saved_windows = (kernel("conv2d_grad_weight_from_windows", x), windows)
         return y
 
     def backward(self, grad):
@@ -86,7 +85,7 @@ class ConvGradInput(Function):
 
     def forward(self, g, w, x_shape, stride, padding):
         self.stride, self.padding = stride, padding
-        return kernels_for(g).conv2d_grad_input(g, w, x_shape, stride, padding)
+        return kernel("conv2d_grad_input", g)(g, w, x_shape, stride, padding)
 
     def backward(self, grad):
         g, w = self.inputs
@@ -106,10 +105,10 @@ class ConvGradWeight(Function):
 
     def forward(self, x, g, w_shape, stride, padding, saved_windows=None):
         self.stride, self.padding = stride, padding
-        if saved_windows is not None:  # (kernel module, window matrix of x) from the forward
-            kernels, windows = saved_windows
-            return kernels.conv2d_grad_weight_from_windows(windows, g, w_shape)
-        return kernels_for(x).conv2d_grad_weight(x, g, w_shape, stride, padding)
+        if saved_windows is not None:  # (its kernel, the window matrix of x) from the forward
+            from_windows, windows = saved_windows
+            return from_windows(windows, g, w_shape)
+        return kernel("conv2d_grad_weight", x)(x, g, w_shape, stride, padding)
 
     def backward(self, grad):
         x, g = self.inputs

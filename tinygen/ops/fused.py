@@ -9,16 +9,15 @@ derivative with Tensor ops instead, so gradients of any order stay exact.
 """
 
 from ..autograd import Function, is_grad_enabled
-from ..backend import kernels_for
+from ..backend import kernel
 from ..creation import ones, zeros
 from ..tensor import as_tensor
 
 
-def kernels_with(name, array):
-    """The kernel module that runs ops on `array` if it exports the fused kernel `name`, else
-    None (see tinygen.backend.kernels_for)."""
-    kernels = kernels_for(array)
-    return kernels if hasattr(kernels, name) else None
+def has_fused_kernels(name, x):
+    """True when the backend that runs ops on the Tensor x has the fused kernel `name` (see
+    tinygen.backend.kernel); nn/functional.py uses the composites otherwise."""
+    return kernel(name, x.data) is not None
 
 
 def _channel_axes(ndim):
@@ -28,16 +27,16 @@ def _channel_axes(ndim):
 class BatchNormTrain(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, with the batch's mean and biased var."""
 
-    def forward(self, x, weight, bias, kernels, eps, statistics):
-        self.kernels, self.eps = kernels, eps
-        y, self.mean, self.var = kernels.batch_norm_train(x, weight, bias, eps)
+    def forward(self, x, weight, bias, eps, statistics):
+        self.eps = eps
+        y, self.mean, self.var = kernel("batch_norm_train", x)(x, weight, bias, eps)
         statistics["mean"], statistics["var"] = self.mean, self.var  # for the running averages
         return y
 
     def backward(self, grad):
         x, weight, _ = self.inputs
         if not is_grad_enabled():  # no graph of the gradient is wanted: the fused kernel
-            gx, gweight, gbias = self.kernels.batch_norm_train_backward(
+            gx, gweight, gbias = kernel("batch_norm_train_backward", x.data)(
                 grad.data, x.data, self.mean, self.var, weight.data, self.eps)
             return as_tensor(gx), as_tensor(gweight), as_tensor(gbias)
         return _train_backward_composite(grad, x, weight, self.eps)
@@ -64,8 +63,8 @@ def _train_backward_composite(g, x, weight, eps):
 class ScaleShift(Function):
     """y = x * scale[c] + shift[c] per channel: batch norm in evaluation mode, in one pass."""
 
-    def forward(self, x, scale, shift, kernels):
-        return kernels.scale_shift(x, scale, shift)
+    def forward(self, x, scale, shift):
+        return kernel("scale_shift", x)(x, scale, shift)
 
     def backward(self, grad):
         x, scale, shift = self.inputs
@@ -91,37 +90,37 @@ def leaky_relu_slope(x, negative_slope):
 class LeakyReLU(Function):
     """y = x * slope, slope = 1 where x > 0 and negative_slope elsewhere (a constant of the op)."""
 
-    def forward(self, x, negative_slope, kernels):
-        self.negative_slope, self.kernels = negative_slope, kernels
-        return kernels.leaky_relu(x, negative_slope)
+    def forward(self, x, negative_slope):
+        self.negative_slope = negative_slope
+        return kernel("leaky_relu", x)(x, negative_slope)
 
     def backward(self, grad):
         (x,) = self.inputs
         if not is_grad_enabled():  # dy/dx = slope, in one fused pass
-            gx = self.kernels.leaky_relu_backward(grad.data, x.data, self.negative_slope)
+            gx = kernel("leaky_relu_backward", x.data)(grad.data, x.data, self.negative_slope)
             return as_tensor(gx)
         slope = leaky_relu_slope(x.data, self.negative_slope)
         return grad * as_tensor(slope)  # differentiable in grad; slope is constant
 
 
-def leaky_relu(x, negative_slope, kernels):
+def leaky_relu(x, negative_slope):
     """Fused leaky relu: one pass forward, one pass backward."""
-    return LeakyReLU.apply(x, negative_slope=negative_slope, kernels=kernels)
+    return LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
-def batch_norm_train(x, weight, bias, eps, kernels):
+def batch_norm_train(x, weight, bias, eps):
     """Fused training-mode batch norm: -> y, and the batch's mean and biased var (arrays, (C,)).
 
-    weight and bias are (C,) Tensors; kernels is a backend module with batch_norm_train."""
+    weight and bias are (C,) Tensors."""
     channels = x.shape[1]
     weight = weight if weight is not None else ones(channels, dtype=x.dtype)  # affine=False
     bias = bias if bias is not None else zeros(channels, dtype=x.dtype)
     statistics = {}
-    y = BatchNormTrain.apply(x, weight, bias, kernels=kernels, eps=eps, statistics=statistics)
+    y = BatchNormTrain.apply(x, weight, bias, eps=eps, statistics=statistics)
     return y, statistics["mean"], statistics["var"]
 
 
-def scale_shift(x, scale, shift, kernels):
+def scale_shift(x, scale, shift):
     """x * scale[c] + shift[c] per channel, fused; scale and shift are (C,) Tensors."""
-    return ScaleShift.apply(x, scale, shift, kernels=kernels)
+    return ScaleShift.apply(x, scale, shift)
 
