@@ -96,6 +96,19 @@ def test_checkpoint_every_writes_within_epochs_and_each_one_resumes_exactly(tmp_
     _assert_same_weights(straight, resumed)
 
 
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
+    """`nohup tinygen train ... &` starts Python with SIGINT ignored: fit must leave it so."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        model, optimizer, loader = _setup(interrupt_at={3, 4})  # two "Ctrl-C"s, ignored
+        history = fit(model, loader, optimizer, epochs=2, checkpoint=str(tmp_path / "run.npz"),
+                      progress=False)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # left as it was found
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(history["loss"]) == 2 and tg.load(tmp_path / "run.npz")["epoch"] == 2
+
+
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
     path = str(tmp_path / "run.npz")
     model, optimizer, loader = _setup(interrupt_at={7})

@@ -9,7 +9,8 @@ boundary (where its state can be saved whole), a second one stops at once.
                 raise TrainingInterrupted(...)
 
 Python delivers signals to the main thread only, so elsewhere (a worker thread, a notebook
-kernel's other threads) StopRequests changes nothing and Ctrl-C behaves as usual.
+kernel's other threads) StopRequests changes nothing and Ctrl-C behaves as usual. A process
+started with SIGINT ignored (`nohup ... &`) keeps ignoring it, as Python programs do.
 """
 import os
 import signal
@@ -43,8 +44,13 @@ class StopRequests:
               file=sys.stderr, flush=True)
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Started with SIGINT ignored (`nohup tinygen train ... &`): the program that started
+            # it asked for Ctrl-C to be ignored, and Python programs leave that alone.
+            return self
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
     def __exit__(self, *exc_info):
