@@ -28,6 +28,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     "dcgan.py",
     "gan.py",
     "dcgan_recipe.py",
+    "concurrent_runs.py",
 ])
 def test_bench_script_runs_in_quick_mode(script):
     env = dict(os.environ, TINYGEN_QUICK="1")

@@ -42,8 +42,15 @@ from numba import njit, prange
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from ..threads import numba_thread_count  # noqa: E402
 from . import numpy_conv  # noqa: E402  (after the threading layer is chosen)
 from .sizes import output_size  # noqa: E402
+
+# OMP_NUM_THREADS caps numba's threads too, unless NUMBA_NUM_THREADS says otherwise (threads.py).
+# Set only when it lowers the count: setting starts numba's thread pool, otherwise left to the
+# first parallel loop.
+if numba_thread_count(numba.config.NUMBA_NUM_THREADS) < numba.config.NUMBA_NUM_THREADS:
+    numba.set_num_threads(numba_thread_count(numba.config.NUMBA_NUM_THREADS))
 
 # Layers whose window row is short (C*kH*kW below this: one input channel and a 4x4 kernel, as in
 # the DCGAN's first and last layers) run NumPy's channel-first kernels. With so few columns the
