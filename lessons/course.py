@@ -4,7 +4,8 @@ A lesson is meant to be read top to bottom; this file keeps the plumbing out of 
     QUICK        True when TINYGEN_QUICK=1: a small sample and few steps (the tests use it)
     pick(f, q)   f in a full run, q in a quick one: epochs = pick(20, 1)
     figure(name) the path a figure is saved to: lessons/figures/ in a full run (committed with the
-                 course), lessons/figures/quick/ in a quick one, or $TINYGEN_FIGURES when set
+                 course), lessons/figures/quick/ in a quick one, or $TINYGEN_FIGURES when set;
+                 in a notebook the figure is also shown under the cell that saved it
     mnist(split) MNIST images as float32 (N, 784) in [0, 1] and their labels
 
 Ctrl-C stops a lesson run as a script with one line instead of a traceback (exit status 130).
@@ -36,9 +37,42 @@ def pick(full, quick):
 
 
 def figure(name):
-    """Where to save the figure `name` (e.g. "03_codes.png"); creates the folder."""
+    """Where to save the figure `name` (e.g. "03_codes.png"); creates the folder. In a notebook,
+    the figure is shown under the cell once that cell has saved it."""
     FIGURES.mkdir(parents=True, exist_ok=True)
-    return str(FIGURES / name)
+    path = FIGURES / name
+    _not_shown_yet[str(path)] = path.stat().st_mtime_ns if path.exists() else None
+    return str(path)
+
+
+# In a notebook the plots still go to PNG files (tinygen.plot draws without pyplot), so nothing
+# would appear on the page: after each cell, IPython's post_execute event shows the figures the
+# cell saved, as matplotlib's inline backend shows its own. {path: its mtime when figure() named
+# it}: a file not rewritten since (an old run's) is not shown, and waits for a later cell.
+_not_shown_yet = {}
+
+
+def _show_saved_figures():
+    from IPython.display import Image, display
+
+    for path, mtime_before in list(_not_shown_yet.items()):
+        if os.path.exists(path) and os.stat(path).st_mtime_ns != mtime_before:
+            display(Image(filename=path))
+            del _not_shown_yet[path]
+
+
+def _notebook_kernel():
+    """The IPython kernel running this lesson as a notebook, or None (a script, a plain shell)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+if _notebook_kernel() is not None:
+    _notebook_kernel().events.register("post_execute", _show_saved_figures)
 
 
 def mnist(split="train", n=None):

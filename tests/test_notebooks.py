@@ -70,3 +70,26 @@ def test_saving_a_lesson_as_a_notebook_leaves_the_script_unchanged(script):
     # No metadata header is added, so opening a lesson in Jupyter and saving it changes nothing.
     text = script.read_text(encoding="utf-8")
     assert jupytext.writes(as_ipynb(script), fmt="py:percent") == text
+
+
+# Lessons executed as notebooks, in quick mode, in a real IPython kernel: each figure a lesson
+# saves must also appear under the cell that saved it (lessons/course.py shows it). 01 and 08
+# are the ones first found without a single inline figure; 04 draws several in one cell.
+EXECUTED = ["01_autoencoder", "04_sparse", "08_vae"]
+
+
+@pytest.mark.parametrize("name", EXECUTED)
+def test_a_lesson_run_as_a_notebook_shows_every_figure_it_saves(name, tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient", reason="pip install -e '.[test]' installs it")
+    monkeypatch.setenv("TINYGEN_QUICK", "1")
+    monkeypatch.setenv("TINYGEN_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # as tests/test_lessons.py runs lessons
+    notebook = as_ipynb(LESSONS / f"{name}.py")
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(LESSONS)}})
+    client.execute()  # the kernel inherits this environment
+    saved = sorted((tmp_path / "figures").glob("*.png"))
+    assert saved, f"{name} saved no figure in quick mode"
+    shown = [output for cell in notebook.cells if cell.cell_type == "code"
+             for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    assert len(shown) == len(saved), (name, len(shown), [p.name for p in saved])
