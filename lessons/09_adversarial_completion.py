@@ -445,9 +445,23 @@ plot.image_grid(np.concatenate(grid_rows), figure("09_completions.png"), nrow=le
 #   *blur* meter (MNIST's strokes are mostly black or white, with grey only at their edges);
 # * **classifier accuracy**: does the completed digit read as the true label to the classifier
 #   that ships with tinygen (`tinygen.mnist_classifier`, 99 % accurate on whole test digits)?
-# * **FID**: the Fréchet distance between Gaussians fitted to that classifier's 128 features of
-#   the completed digits and of 10,000 real training digits (lesson 13 explains it); lower is
-#   closer to real digits. A finite sample's FID is biased upward, so we print beside it the
+# * **FID**, the Fréchet Inception Distance (Heusel et al., 2017), which compares two *sets* of
+#   images rather than an image with its target. Each image goes through the classifier, and we
+#   keep the 128 activations of its last hidden layer, the **features** it has learnt to tell
+#   digits apart with. A Gaussian is fitted to the features of each set: mean $\mu_a$ and
+#   covariance $\Sigma_a$ for the completed digits, $\mu_b$ and $\Sigma_b$ for 10,000 real
+#   training digits. The FID is the Fréchet (2-Wasserstein) distance between the two Gaussians,
+#   squared:
+#
+#   $$\mathrm{FID} = \|\mu_a - \mu_b\|^2
+#     + \operatorname{tr}\big(\Sigma_a + \Sigma_b - 2 (\Sigma_a \Sigma_b)^{1/2}\big).$$
+#
+#   The first term sees a shift of the typical features, the second a difference in their spread
+#   and correlations (too little variety, or the wrong kind). It is 0 when the two sets have the
+#   same feature statistics and grows as they part; lower is closer to real digits. The original
+#   uses the Inception network's features of ImageNet photographs; on MNIST the digit classifier
+#   stands in, so our numbers compare with each other, not with papers' FIDs. A finite sample's
+#   FID is biased upward (even two sets of real digits score above 0), so we print beside it the
 #   **floor**: the real test digits, uncompleted, against the same reference.
 
 # %%

@@ -61,7 +61,7 @@ started = time.perf_counter()
 tg.manual_seed(0)
 rng = np.random.default_rng(0)
 # single pictures go here before they are put together (removed when the lesson ends)
-scratch_folder = tempfile.TemporaryDirectory(prefix="lesson09_")
+scratch_folder = tempfile.TemporaryDirectory(prefix="lesson10_")
 scratch = scratch_folder.name
 print("quick mode" if QUICK else "full mode")
 

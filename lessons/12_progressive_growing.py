@@ -15,12 +15,15 @@
 # We grow a GAN on MNIST from $7 \times 7$ to $14 \times 14$ to $28 \times 28$. The two tools it
 # needs are new in tinygen: **nearest-neighbour upsampling** (the generator's way up) and
 # **average pooling** (the discriminator's way down), each the other's gradient. Then we train
-# it against the DCGAN of lesson 13 for the same number of seconds, in alternating turns, and
-# compare the two with the FID and the MNIST score. The notes pair the paper with the slide
+# it for the same number of seconds as a **DCGAN**, in alternating turns, and compare the two
+# with the FID (lesson 09) and the MNIST score (lesson 11). The DCGAN is a GAN whose two players
+# are convolutional networks, with fixed resolution; the course builds it and takes it apart in
+# the *next* lesson, 13. Here we borrow it ahead of time as a ready-made opponent, tinygen's
+# `models.dcgan`, trained as lesson 13 trains it. The notes pair the paper with the slide
 # "GAN examples: celebrities and bedrooms"; the last section says what those pictures are and
 # why we stand in for them with MNIST.
 #
-# The full run trains each GAN for 2 minutes: a short budget for a GAN. It took about 4.6
+# The full run trains each GAN for 2 minutes: a short budget for a GAN. It took about 5
 # minutes in all on a 2-core CPU shared with other work (the numbers quoted below are from that
 # full run); `TINYGEN_QUICK=1` runs it in about 6 s.
 
@@ -89,8 +92,9 @@ print("a digit at", [tuple(x.shape[2:]) for x in (digit, F.avg_pool2d(digit, 2),
 # resolution has its own **to_rgb** layer, a convolution to one channel and Tanh, which turns
 # that resolution's feature maps into an image. The paper's to_rgb is $1 \times 1$; ours is
 # $3 \times 3$, because with only 8 or 16 channels a $1 \times 1$ layer has so few weights
-# per pixel that, at Adam's small steps of $2 \cdot 10^{-4}$, a new to_rgb needs hundreds of
-# steps just to turn its grey start (Tanh of about 0) into the black background of MNIST.
+# per pixel that, at Adam's small steps of $2 \cdot 10^{-4}$ (the DCGAN paper's rate, with which
+# this was tried), a new to_rgb needed hundreds of steps just to turn its grey start (Tanh of
+# about 0) into the black background of MNIST.
 #
 # At level $\ell$ (resolution $7 \cdot 2^\ell$) the generator runs the blocks up to $\ell$ and
 # the to_rgb of level $\ell$. Growing from level $\ell - 1$ to $\ell$ would, done abruptly, put
@@ -298,15 +302,20 @@ def schedule(seconds, total):
 # %% [markdown]
 # ## Training both, turn by turn
 #
-# The comparison is at **equal training seconds**: the DCGAN of lesson 13 (`models.dcgan`, the
-# same recipe: minibatches of 64 in $[-1, 1]$, Adam with learning rate $2 \cdot 10^{-4}$ and
-# $\beta = (0.5, 0.999)$, one discriminator step per generator step, the non-saturating
-# generator loss, $\mathcal{N}(0, 0.02)$ initialisation) against the progressive GAN with the
-# same loss and optimiser. Both use `GAN.train_step`; only the networks, their initialisation
-# and the real batches differ. The progressive GAN keeps tinygen's default initialisation
-# (PyTorch's), which scales each layer's weights by $1/\sqrt{\text{fan in}}$: its from_rgb
+# The comparison is at **equal training seconds**: lesson 13's DCGAN (`models.dcgan`, with the
+# recipe of `tinygen train dcgan-classic`: minibatches of 64 in $[-1, 1]$, Adam with learning
+# rate $8 \cdot 10^{-4}$ and $\beta = (0.5, 0.999)$, one discriminator step per generator step,
+# the non-saturating generator loss, $\mathcal{N}(0, 0.02^2)$ initialisation) against the
+# progressive GAN with the same loss and optimiser. ($8 \cdot 10^{-4}$ is four times the DCGAN
+# paper's rate, and the best of the rates compared in lesson 11's table for the MLP GAN and in
+# lesson 13's for the DCGAN.) Both use `GAN.train_step`; only the networks, their
+# initialisation and the real batches differ. The progressive GAN keeps tinygen's default
+# initialisation (PyTorch's), uniform with bounds $\pm 1/\sqrt{\text{fan in}}$: its from_rgb
 # layers have a fan in of 1, and DCGAN's one scale of 0.02 would leave them nearly silent. (The
-# paper's "equalised learning rate" scales every layer by its fan in too, at run time.)
+# paper's "equalised learning rate" also scales by the fan in, differently: it draws every
+# weight from $\mathcal{N}(0, 1)$ and multiplies it at run time by He's constant
+# $\sqrt{2 / \text{fan in}}$, so that Adam, whose steps do not depend on a weight's scale,
+# changes every layer at the same relative speed. We do not use it.)
 #
 # A shared machine runs faster at some moments than at others. To let those moments fall on
 # both GANs alike, they train in **alternating turns**: the progressive GAN for about 15 s,
@@ -319,7 +328,7 @@ def schedule(seconds, total):
 SECONDS_EACH = pick(120.0, 1.0)  # training seconds per GAN
 TURN_SECONDS = pick(15.0, 0.25)
 BATCH_SIZE = pick(64, 16)  # m = 64 as in DCGAN; a quick run takes smaller steps
-OPTIMISER = {"lr": 2e-4, "betas": (0.5, 0.999)}
+OPTIMISER = {"lr": 8e-4, "betas": (0.5, 0.999)}  # tinygen train dcgan-classic's, for both
 
 
 def endless(loader):
@@ -505,12 +514,12 @@ plot.save(fig, figure("12_samples_by_resolution.png"))
 #
 # The trained generator still has its $14 \times 14$ to_rgb, so we can replay the last
 # fade-in: the same six noise vectors at $\alpha = 0, 0.25, 0.5, 0.75, 1$. The columns are
-# the formula at work, $(1 - \alpha)$ of the old path plus $\alpha$ of the new one. In our full
-# run the $\alpha = 0$ column is almost black: the $14 \times 14$ to_rgb stopped learning when
-# the fade ended, while the layers under it went on training for the $28 \times 28$ images,
-# so the old path no longer draws anything; the new one fades in from black as $\alpha$ rises.
-# (During the fade itself the two paths were trained together, and the old one still drew the
-# digits of the $14 \times 14$ panel above.)
+# the formula at work, $(1 - \alpha)$ of the old path plus $\alpha$ of the new one. The
+# $14 \times 14$ to_rgb stopped learning when the fade ended, while the layers under it went on
+# training for the $28 \times 28$ images, so nothing keeps the old path drawing digits. In our
+# full run it still drew: the $\alpha = 0$ column shows the strokes of the $\alpha = 1$ column
+# in blocks of $2 \times 2$ pixels and dimmer, and as $\alpha$ rises the new path sharpens and
+# brightens them. (During the fade itself the two paths were trained together.)
 
 # %%
 alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -528,10 +537,10 @@ plot.image_grid(fade, figure("12_fade_in.png"), nrow=len(alphas), value_range=(-
 # %% [markdown]
 # ## Scores: progressive GAN against DCGAN, at equal seconds
 #
-# FID and MNIST score with the shipped classifier, as in lessons 11 and 13 (lower FID is
-# better, MNIST score from 1 to 10, higher is better), for the same number of generated digits
-# from each GAN, against the test digits, beside the real-vs-real floor for that number of
-# images.
+# The FID of lesson 09 and the MNIST score of lesson 11, with the shipped classifier (lower FID
+# is better; the MNIST score runs from 1 to 10, higher is better), for the same number of
+# generated digits from each GAN, against the test digits, beside the real-vs-real floor for
+# that number of images.
 
 # %%
 n_scored = pick(5000, 100)
@@ -572,7 +581,7 @@ for name, s in scores.items():
 print(f"{'real digits':12s}  {'':6s}  {floor['fid']:6.1f}   {floor['mnist_score'][0]:6.2f}")
 
 # %%
-fig = plot.new_figure(width=10, height=5.4)
+fig = plot.new_figure(width=10, height=5.8)  # tall enough for the two-line titles
 axes = fig.subplots(1, 2)
 for ax, (name, s) in zip(axes, scores.items()):
     ax.imshow(tiles_6x6(s["images"]), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
@@ -582,26 +591,29 @@ for ax, (name, s) in zip(axes, scores.items()):
 plot.save(fig, figure("12_progressive_vs_dcgan.png"))
 
 # %% [markdown]
-# What our full run measured (each GAN trained 120 s, on a 2-core machine shared with other
-# work): **the DCGAN won clearly.** Its FID was 600 against 1550 for the progressive GAN (the
-# real-vs-real floor: 7.8), and its MNIST score 4.40 against 2.60 (real digits: 9.76).
+# What our full run measured (each GAN trained 120 s, on a 2-core machine that other work kept
+# busy: a DCGAN step took 0.30 s there, against about 0.18 s on a quiet one): **the DCGAN
+# won.** Its FID was 559 against 823 for the progressive GAN (the real-vs-real floor: 7.8),
+# and its MNIST score 4.75 against 4.30 (real digits: 9.76).
 #
-# Where the time went explains part of it. The small images were cheap, as promised: 362 steps
-# at $7 \times 7$ took 0.033 s each, and the $14 \times 14$ steps about 0.12 s, against
-# 0.179 s for a DCGAN step. But the progressive GAN's $28 \times 28$ steps took 0.28 s, more
-# than a DCGAN step: its stride-1 convolutions on full-size $28 \times 28$ maps run slower on
-# this CPU than the DCGAN's strided $4 \times 4$ ones, whose work is mostly on $14 \times 14$
-# and $7 \times 7$ maps, even with a quarter of the channels. So it took 884 steps in all
-# against the DCGAN's 670, but only 274 of them at $28 \times 28$.
+# Where the time went explains part of it. The small images were cheap, as promised: 285 steps
+# at $7 \times 7$ took 0.042 s each, and the $14 \times 14$ steps 0.17 to 0.20 s, against
+# 0.30 s for a DCGAN step. But the progressive GAN's $28 \times 28$ steps took 0.38 s (0.46 s
+# during the fade-in, which runs both paths), more than a DCGAN step: its stride-1 convolutions
+# on full-size $28 \times 28$ maps run slower on this CPU than the DCGAN's strided
+# $4 \times 4$ ones, whose work is mostly on $14 \times 14$ and $7 \times 7$ maps, even with a
+# quarter of the channels. So it took 643 steps in all against the DCGAN's 404, but only 196
+# of them at $28 \times 28$.
 #
-# The pictures show the rest. At $14 \times 14$ the progressive GAN drew strokes that are often
-# recognisable digits (`12_samples_by_resolution.png`). Fading in $28 \times 28$ with its
-# untrained block then let the discriminator pull ahead: over the last 50 steps of that fade-in
-# $D(x)$ was 0.84 and $D(G(z))$ 0.18, and the generator fell back to smooth blobs that it was
-# still sharpening when the time ran out ($D(x)$ 0.67, $D(G(z))$ 0.33 at the end). The
-# classifier reads most of those blobs as 0, 1 or 9. The paper shows each new block 800,000
-# images during its fade-in; ours saw 58 steps of 64, about 3,700. Progressive growing pays off
-# when the budget is long enough for every phase to settle and the full resolution is
+# The pictures show the rest. At $14 \times 14$ the progressive GAN drew strokes, some of them
+# parts of digits (`12_samples_by_resolution.png`). Fading in $28 \times 28$ with its untrained
+# block let the discriminator pull ahead for a while: over the 39 steps of that fade-in $D(x)$
+# was 0.61 and $D(G(z))$ 0.42 on average, against about 0.51 and 0.49 at the end of the earlier
+# phases. By the end of the run they were back to 0.52 and 0.48, and the generator drew thin
+# strokes and pieces of digits more often than whole ones; the classifier reads most of them as
+# 3, 7 or 2 (1,325, 899 and 703 of the 5,000) and few as 6, 8 or 9. The paper shows each new block
+# 800,000 images during its fade-in; ours saw 39 steps of 64, about 2,500. Progressive growing
+# pays off when the budget is long enough for every phase to settle and the full resolution is
 # expensive; two minutes on MNIST is neither, and this run did not show it (exercises 1 and
 # 3 change that).
 
@@ -628,10 +640,10 @@ plot.save(fig, figure("12_progressive_vs_dcgan.png"))
 # weights, a summary of the batch's variety given to the discriminator, and the WGAN-GP loss).
 #
 # None of that fits in this course's budget: a laptop CPU and a few minutes per lesson. MNIST
-# stands in because its images are small ($28 \times 28$, one channel: about 5,000 times fewer
-# numbers than one $1024 \times 1024$ colour face), its 60,000 digits load in a second, and a
-# GAN learns to draw them in minutes on a CPU. The ideas carry over unchanged; only the
-# resolution, the data and the hardware are scaled down.
+# stands in because its images are small ($28 \times 28$, one channel: 784 numbers, about
+# 4,000 times fewer than the $1024 \cdot 1024 \cdot 3 \approx 3.1$ million of one colour face),
+# its 60,000 digits load in a second, and a GAN learns to draw them in minutes on a CPU. The
+# ideas carry over unchanged; only the resolution, the data and the hardware are scaled down.
 
 # %%
 print(f"elapsed {time.perf_counter() - started:.0f} s")
