@@ -537,8 +537,8 @@ plot.save(fig, figure("11_generator_losses.png"))
 # $D(\mathbf{x})$ and $D(G(\mathbf{z}))$; at a few moments we pass the same 10 noise vectors
 # through $G$, so that each column of the sample figure follows one $\mathbf{z}$ through
 # training.
-# (`GAN.sample_grid_saver` does the same as an `on_epoch_end` for `train.fit`, one file per
-# epoch; here we keep the images to lay them out in one figure.)
+# (`GAN.sample_watcher(plot.epoch_grids(folder))` does the same as an `on_epoch_end` for
+# `train.fit`, one file per epoch; here we keep the images to lay them out in one figure.)
 
 # %%
 EPOCHS = pick(4, 1)

@@ -301,9 +301,9 @@ for name, w in gan.discriminator.named_parameters():
 #
 # `train.fit` runs the steps. It calls one pass over its loader an epoch; we hand it
 # **rounds** instead (the next 50, 150, 300, ... batches of an endless shuffled stream),
-# so that its `on_epoch_end` hook, `gan.sample_grid_saver`, draws the generator's images for
-# the *same* 36 noise vectors after each round: the same $z$ every time, so the pictures show
-# the generator changing, not the noise.
+# so that its `on_epoch_end` hook, `gan.sample_watcher(plot.epoch_grids(folder))`, draws the
+# generator's images for the *same* 36 noise vectors after each round and saves them: the same
+# $z$ every time, so the pictures show the generator changing, not the noise.
 
 # %%
 train_unit, _ = mnist("train", n=pick(None, 512))
@@ -342,7 +342,8 @@ optimizers = models.gan_optimizers(gan, lr=LR, betas=(0.5, 0.999))
 
 # %%
 snapshot_folder = tempfile.TemporaryDirectory()  # the saver's one-PNG-per-round files
-watch = gan.sample_grid_saver(snapshot_folder.name, n=36, seed=0)
+snapshots = plot.epoch_grids(snapshot_folder.name)
+watch = gan.sample_watcher(snapshots, n=36, seed=0)
 watch(0)  # the untrained generator: samples_epoch_000.png
 
 train_started = time.perf_counter()
@@ -367,7 +368,7 @@ print(f"{round_ends[-1]} steps in {train_seconds:.0f} s "
 # %%
 fig = plot.new_figure(width=10.5, height=7.4)
 axes = fig.subplots(2, 3)
-for ax, path, steps in zip(axes.ravel(), watch.paths, [0] + round_ends):
+for ax, path, steps in zip(axes.ravel(), snapshots.paths, [0] + round_ends):
     ax.imshow(imread(path))
     ax.set_title(f"after {steps} steps", fontsize=10)
     ax.set_axis_off()

@@ -507,10 +507,11 @@ def test_fit_saves_a_fixed_noise_grid_each_epoch_in_eval_mode_and_restores_train
         return generator_forward(z)
 
     gan.generator.forward = spy
-    saver = gan.sample_grid_saver(tmp_path / "epochs", n=4)
+    saver = tg.plot.epoch_grids(tmp_path / "epochs")
+    watch = gan.sample_watcher(saver, n=4)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
     fit(gan, DataLoader(images, batch_size=4, seed=0), gan_optimizers(gan), epochs=2,
-        progress=False, on_epoch_end=saver)
+        progress=False, on_epoch_end=watch)
     names = sorted(p.name for p in (tmp_path / "epochs").iterdir())
     assert names == ["samples_epoch_001.png", "samples_epoch_002.png"]
     assert [str(p) for p in saver.paths] == [str(tmp_path / "epochs" / n) for n in names]

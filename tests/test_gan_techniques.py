@@ -202,7 +202,7 @@ def test_the_fixed_noise_grid_comes_from_the_ema_in_eval_mode(tmp_path):
         return ema_forward(z)
 
     gan.generator_ema.module.forward = spy
-    save = gan.sample_grid_saver(tmp_path, n=4)
+    save = gan.sample_watcher(tg.plot.epoch_grids(tmp_path), n=4)
     save(1)
     assert seen == [False] and gan.generator_ema.module.training
     assert (tmp_path / "samples_epoch_001.png").exists()

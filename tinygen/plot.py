@@ -204,6 +204,18 @@ def image_grid(images, path, nrow=None, titles=None, cmap="gray", value_range=No
     return _draw_grid(x, path, ncol, titles, cmap, value_range, _GRID_PAD, dpi, who)
 
 
+
+def epoch_grids(directory, value_range=None):
+    """on_samples for GAN.sample_watcher: saves each epoch's images as a grid,
+    directory/samples_epoch_NNN.png. Returns the callback; its `paths` lists what it wrote."""
+    def save(epoch, images):
+        path = os.path.join(directory, f"samples_epoch_{epoch:03d}.png")
+        save.paths.append(image_grid(images, path, value_range=value_range))
+
+    save.paths = []
+    return save
+
+
 def latent_manifold(decode, path, n=20, span=3.0, image_shape=(28, 28), grid="normal",
                     cmap="gray", value_range=None, dpi=_DPI):
     """Decode an n x n grid of 2-D latent points and tile the images; returns path.

@@ -136,7 +136,8 @@ def run(args):
           f"{epochs} epochs, {_where_it_runs(device)}, writing to {out}"
           + (f"; resuming from {args.resume}" if args.resume else ""))
     # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
-    watch = model.sample_grid_saver(os.path.join(out, "epochs")) if recipe.adversarial else None
+    grids = plot.epoch_grids(os.path.join(out, "epochs")) if recipe.adversarial else None
+    watch = model.sample_watcher(grids) if recipe.adversarial else None
     extra = {"recipe": args.model, "tinygen": __version__, "run_format": RUN_FORMAT,
              "run": settings}
     if recipe.likelihood is not None:
@@ -186,6 +187,6 @@ def run(args):
         plot.image_grid(model.sample(64).cpu().numpy(), os.path.join(out, "samples.png"),
                         value_range=grid_value_range(recipe))
         written.append("samples.png")
-    if watch is not None:
-        written.append(f"epochs/samples_epoch_NNN.png (fixed noise, {len(watch.paths)} epochs)")
+    if grids is not None:
+        written.append(f"epochs/samples_epoch_NNN.png (fixed noise, {len(grids.paths)} epochs)")
     print(f"done: {', '.join(written)} in {out}")

@@ -28,7 +28,6 @@ dcgan(...) takes them all as keyword arguments; mlp_gan(...) those that apply to
 the wider G; mlp_discriminator takes dropout and spectral_norm).
 """
 import math
-import os
 
 import numpy as np
 
@@ -151,18 +150,18 @@ class GAN(nn.Module):
             self.generator_ema.forget_statistics()
         return super().load_state_dict(state_dict, strict)
 
-    def sample_grid_saver(self, directory, n=64, seed=0, value_range=None):
-        """An on_epoch_end for train.fit that saves G(z) for one fixed z to
-        directory/samples_epoch_NNN.png after every epoch, to watch training one picture at a time.
+    def sample_watcher(self, on_samples, n=64, seed=0):
+        """An on_epoch_end for train.fit that hands G(z), for one fixed z, to
+        on_samples(epoch, images) after every epoch (images: a host array), to watch training one
+        picture at a time: tinygen.plot.epoch_grids(folder) saves each as a PNG.
 
         The generator (G's moving average if the GAN keeps one) runs in eval mode (BatchNorm's
-        running statistics, which it does not change) and goes back to the mode it was in.
-        Returns the callback; its `paths` lists what it wrote.
+        running statistics, which it does not change) and goes back to the mode it was in. The
+        GAN never draws: the caller, a higher layer, says what becomes of the images.
         """
-        from ..plot import image_grid  # plotting only where asked for
         z = self.fixed_noise(n, seed)
 
-        def save(epoch, history=None):
+        def watch(epoch, history=None):
             generator = self.sampling_generator
             was_training = generator.training
             generator.eval()
@@ -171,11 +170,9 @@ class GAN(nn.Module):
                     images = generator(z).cpu().numpy()
             finally:
                 generator.train(was_training)
-            path = os.path.join(directory, f"samples_epoch_{epoch:03d}.png")
-            save.paths.append(image_grid(images, path, value_range=value_range))
+            on_samples(epoch, images)
 
-        save.paths = []
-        return save
+        return watch
 
     # ---- the two players' losses ---------------------------------------------------------------
     def discriminator_loss(self, x_real, fake):
