@@ -58,7 +58,7 @@ from tinygen import metrics, models, nn, plot
 from tinygen.data import DataLoader
 from tinygen.train import fit
 
-from course import QUICK, figure, mnist, pick
+from course import QUICK, encode, figure, mnist, pick, reconstruct
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -160,21 +160,13 @@ plot.curves(history, figure("01_loss_curve.png"), keys=["loss", "val_loss"],
 # autoencoders). We fit PCA on 10,000 training images: more changes little, and the
 # singular value decomposition behind it gets slow.
 
+#
+# Two helpers from `course.py`, which every autoencoder lesson uses, give the codes and the
+# reconstructions of a NumPy batch as NumPy arrays: `encode(model, x)` is `model.encode`, and
+# `reconstruct(model, x)` is `model(x)`, each with the model in evaluation mode and inside
+# `tg.no_grad()`, since nothing here is differentiated.
+
 # %%
-def encode(model, images):
-    """The codes z = f(x) of a batch of images, as a NumPy array (no graph is recorded)."""
-    model.eval()
-    with tg.no_grad():
-        return model.encode(tg.tensor(images)).data
-
-
-def reconstruct(model, images):
-    """The reconstructions r = g(f(x)), as a NumPy array."""
-    model.eval()
-    with tg.no_grad():
-        return model(tg.tensor(images)).data
-
-
 pca_mean, pca_components, _ = metrics.pca(x_train[:pick(10000, 2000)], CODE_SIZE)
 
 

@@ -52,7 +52,7 @@ from tinygen import metrics, models, plot
 from tinygen.data import DataLoader
 from tinygen.train import fit
 
-from course import QUICK, figure, mnist, pick
+from course import QUICK, figure, mnist, pick, reconstruct
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -115,13 +115,6 @@ def angles_to_pca(model):
     """Principal angles (degrees, ascending) between span(W_d) and span(U_k)."""
     decoder_columns = model.decoder.weight.data  # W_d, (784, K)
     return np.degrees(metrics.principal_angles(decoder_columns, U))
-
-
-def reconstruct(model, images):
-    """r = g(f(x)) as a NumPy array, without recording a graph."""
-    model.eval()
-    with tg.no_grad():
-        return model(tg.tensor(images)).data
 
 
 def error_per_image(images, reconstructions):

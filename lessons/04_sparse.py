@@ -43,7 +43,7 @@ from tinygen import metrics, models, nn, plot
 from tinygen.data import DataLoader
 from tinygen.train import fit
 
-from course import QUICK, figure, mnist, pick
+from course import QUICK, encode, figure, mnist, pick, reconstruct
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -130,18 +130,6 @@ for name, model in [("no penalty", plain), (f"lambda = {LAMBDA}", sparse)]:
 # count the units that are active for *no* test image at all ("dead" units).
 
 # %%
-def encode(model, images):
-    model.eval()
-    with tg.no_grad():
-        return model.encode(tg.tensor(images)).data
-
-
-def reconstruct(model, images):
-    model.eval()
-    with tg.no_grad():
-        return model(tg.tensor(images)).data
-
-
 def code_statistics(model, images):
     """Mean active units per image, fraction of zeros, dead units, test MSE per pixel."""
     codes = encode(model, images)

@@ -21,7 +21,7 @@ from tinygen.data import DataLoader
 from tinygen.models import Autoencoder, DenoisingAutoencoder, corrupt, mlp
 from tinygen.train import fit
 
-from course import figure, mnist, pick
+from course import figure, mnist, pick, reconstruct
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -134,12 +134,6 @@ pca_mean, pca_components, _ = metrics.pca(x_train[:10000], 32)  # 10,000 images 
 def pca_denoise(images):
     codes = metrics.pca_project(images, pca_mean, pca_components)
     return metrics.pca_reconstruct(codes, pca_mean, pca_components)
-
-
-def reconstruct(model, images):
-    """The model's output for a NumPy batch (no graph recorded)."""
-    with tg.no_grad():
-        return model(tg.tensor(images)).data
 
 
 methods = {

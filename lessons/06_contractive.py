@@ -21,7 +21,7 @@ from tinygen.data import DataLoader
 from tinygen.models import Autoencoder, ContractiveAutoencoder
 from tinygen.train import fit
 
-from course import figure, mnist, pick
+from course import figure, mnist, pick, reconstruct
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -223,13 +223,8 @@ def codes(model, images):
         return model.encode(tg.tensor(images)).data
 
 
-def reconstructions(model, images):
-    with tg.no_grad():
-        return model(tg.tensor(images)).data
-
-
 for name, model in models.items():
-    error = metrics.mse_per_pixel(x_test, reconstructions(model, x_test))
+    error = metrics.mse_per_pixel(x_test, reconstruct(model, x_test))
     print(f"{name:12} test MSE per pixel {error:.4f}, "
           f"mean ||J||_F^2 {jacobian_history[name][-1]:.2f}")
 

@@ -7,6 +7,9 @@ A lesson is meant to be read top to bottom; this file keeps the plumbing out of 
                  course), lessons/figures/quick/ in a quick one, or $TINYGEN_FIGURES when set;
                  in a notebook the figure is also shown under the cell that saved it
     mnist(split) MNIST images as float32 (N, 784) in [0, 1] and their labels
+    encode(model, images), reconstruct(model, images)
+                 an autoencoder's codes z = f(x) and reconstructions r = g(f(x)) of a NumPy batch,
+                 as NumPy arrays (evaluation mode, no graph)
 
 Ctrl-C stops a lesson run as a script with one line instead of a traceback (exit status 130).
 Lessons do not checkpoint: a full run takes a few minutes, and its figures and the numbers its
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import tinygen as tg
 from tinygen.data import flatten, load_mnist, to_unit
 from tinygen.interrupt import exit_quietly_on_ctrl_c
 
@@ -91,3 +95,19 @@ def mnist(split="train", n=None):
     if n is not None:
         images, labels = images[:n], labels[:n]
     return images, labels
+
+
+def encode(model, images):
+    """The codes z = f(x) of a batch of images, as a NumPy array: the model in evaluation mode
+    (dropout off, batch norm on its running statistics), no graph recorded."""
+    model.eval()
+    with tg.no_grad():
+        return model.encode(tg.tensor(images)).numpy()
+
+
+def reconstruct(model, images):
+    """The reconstructions r = g(f(x)) of a batch of images, as a NumPy array (evaluation mode,
+    no graph recorded)."""
+    model.eval()
+    with tg.no_grad():
+        return model(tg.tensor(images)).numpy()
