@@ -7,18 +7,20 @@ Each process imports tinygen before NumPy (as the `tinygen` command does), then 
 steps of bench/dcgan_step.py's classic DCGAN (after 3 warm-up steps) and reports its median. The
 settings, each run alone and as two processes started together:
     openblas-spins   OPENBLAS_THREAD_TIMEOUT=28: OpenBLAS's own default (idle threads spin for
-                     2^28 cycles, ~0.1 s, after each product), what tinygen had before
-    tinygen-default  nothing set: tinygen sets OPENBLAS_THREAD_TIMEOUT to threads.SPIN_LOG2_CYCLES
-    one-thread-each  OMP_NUM_THREADS=1: one BLAS and one numba thread per process (what two runs
-                     on two cores should ask for)
+                     2^28 cycles, ~0.1 s, after each product): what every run does unless told
+    shorter-spin     OPENBLAS_THREAD_TIMEOUT=20: idle threads sleep after ~2^20 cycles
+    one-thread-each  OMP_NUM_THREADS=1: one BLAS and one numba thread per process (tinygen's
+                     kernels respect it: tinygen/threads.py)
 The ratios printed are two-at-once over alone, per setting (each process's median; the slower
 of the two), and each setting's alone time over openblas-spins' alone time. Settings run one
-after another (never two settings at once); the machine should be otherwise idle.
-TINYGEN_QUICK=1: batch 8, 4 steps.
+after another (never two settings at once), in --rounds interleaved rounds whose medians are
+kept (this machine's speed drifts); the machine should be otherwise idle.
+TINYGEN_QUICK=1: batch 8, 4 steps, one round.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +30,7 @@ ROOT = BENCH.parent
 
 SETTINGS = {
     "openblas-spins": {"OPENBLAS_THREAD_TIMEOUT": "28"},
-    "tinygen-default": {},
+    "shorter-spin": {"OPENBLAS_THREAD_TIMEOUT": "20"},
     "one-thread-each": {"OMP_NUM_THREADS": "1"},
 }
 THREAD_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -74,13 +76,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4 if quick else 12)
     parser.add_argument("--batch", type=int, default=8 if quick else 64)
+    parser.add_argument("--rounds", type=int, default=1 if quick else 3,
+                        help="rounds over all settings, interleaved; medians over rounds")
     args = parser.parse_args()
-    results = {}
-    for setting in SETTINGS:
-        results[setting] = (run_together(setting, 1, args.steps, args.batch)[0],
-                            max(run_together(setting, 2, args.steps, args.batch)))
+    alone = {setting: [] for setting in SETTINGS}
+    together = {setting: [] for setting in SETTINGS}
+    for _ in range(args.rounds):  # the machine's speed drifts: every setting in every round
+        for setting in SETTINGS:
+            alone[setting].append(run_together(setting, 1, args.steps, args.batch)[0])
+            together[setting].append(max(run_together(setting, 2, args.steps, args.batch)))
+    results = {setting: (statistics.median(alone[setting]), statistics.median(together[setting]))
+               for setting in SETTINGS}
     print(f"DCGAN step (classic network, batch {args.batch}, numba), median of {args.steps} "
-          f"steps per process, {os.cpu_count()} CPUs")
+          f"steps per process, then of {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")
     print(f"  {'setting':16}{'alone s':>10}{'two at once s':>15}{'two / alone':>13}"
           f"{'alone / spins':>15}")
     spins_alone = results["openblas-spins"][0]

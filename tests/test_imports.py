@@ -48,21 +48,6 @@ def test_an_unknown_attribute_is_an_attribute_error():
         tg.tensorflow
 
 
-def test_importing_tinygen_before_numpy_calms_openblas_and_respects_the_user():
-    """tinygen sets OPENBLAS_THREAD_TIMEOUT when it loads before NumPy, unless the user set it;
-    after NumPy, too late, it leaves it alone (tinygen/threads.py)."""
-    show = "import os, {first}; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    for first, expected in (("tinygen", "16"), ("numpy, tinygen", "None")):
-        done = subprocess.run([sys.executable, "-c", show.format(first=first)], env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.stdout.strip() == expected, (first, done.stdout, done.stderr)
-    done = subprocess.run([sys.executable, "-c", show.format(first="tinygen")],
-                          env=dict(env, OPENBLAS_THREAD_TIMEOUT="28"), capture_output=True,
-                          text=True, timeout=120)
-    assert done.stdout.strip() == "28"
-
-
 def test_omp_num_threads_caps_numbas_threads():
     code = "from tinygen.kernels import numba_conv; import numba; print(numba.get_num_threads())"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}

@@ -14,10 +14,7 @@ compiles a kernel.
 """
 import importlib
 
-# threads first, before anything loads NumPy: it sets how OpenBLAS's idle threads wait
-from . import threads  # noqa: F401  (isort: skip)
-
-# then autograd: it defines Function, which tensor.py (and through it ops/) needs.
+# autograd first: it defines Function, which tensor.py (and through it ops/) needs.
 from . import autograd  # noqa: F401  (isort: skip)
 from . import backend, devices, nn, optim
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad
