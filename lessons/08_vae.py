@@ -12,13 +12,14 @@
 #
 # In this lesson we write the VAE's loss (the negative ELBO) by hand, with its closed-form KL
 # term, check it against tinygen's `VAE`, train one on MNIST and then use its code space:
-# samples from the prior, a map of a 2-D code space, interpolation and latent arithmetic. At the
-# end we build the decoder exactly as the notes draw it, one that outputs the two parameters of a
-# Gaussian for every pixel: we watch how its variance can collapse, fix that, and measure the
-# model in bits per pixel.
+# samples from the prior, set beside a plain autoencoder's to see why only the VAE generates, a
+# map of a 2-D code space, interpolation and latent arithmetic, and a small DeepFake-style swap
+# with one encoder and two decoders. Lesson 08b then builds the decoder exactly as the notes draw
+# it, one that outputs the two parameters of a Gaussian for every pixel, and measures the model
+# in bits per pixel.
 #
-# Runs in about 2 minutes on a 2-core CPU (full: 113 s; everything before the Gaussian decoder
-# took 42 s); `TINYGEN_QUICK=1` runs it in about 3 s.
+# Runs in about 3 minutes on a 2-core CPU (full: 189 s; see
+# `lessons/README.md` for how it was measured); `TINYGEN_QUICK=1` runs it in about 6 s.
 
 # %% [markdown]
 # ## The model: encoder, sampler, decoder
@@ -40,8 +41,8 @@
 #   $x \sim p_\phi(x \mid z)$. For a Gaussian those are again two parameters per pixel; for MNIST,
 #   whose pixels lie in $[0, 1]$ and are mostly near 0 or 1, we use one per pixel: a Bernoulli
 #   probability $p_i = \operatorname{sigmoid}(\ell_i)$ given as a logit $\ell_i$. (tinygen's
-#   `VAE` has both: `likelihood="bernoulli"` or `"gaussian"`; the last part of this lesson
-#   trains the Gaussian one.)
+#   `VAE` has both: `likelihood="bernoulli"` or `"gaussian"`; lesson 08b trains the Gaussian
+#   one.)
 #
 # To generate a new image we skip the encoder: draw $z$ from the prior $p(z) = \mathcal{N}(0, I)$
 # and decode it.
@@ -60,9 +61,8 @@ import numpy as np
 
 import tinygen as tg
 from tinygen import metrics, models, plot
+from tinygen import mnist_classifier as mc
 from tinygen.data import DataLoader
-from tinygen.data.transforms import Dequantizer, dequantize
-from tinygen.models.vae import bits_per_dim
 from tinygen.nn import functional as F
 from tinygen.train import fit
 
@@ -129,6 +129,11 @@ print(f"mu {mu.shape}, logvar {logvar.shape}")
 #
 # It is 0 exactly when $\mu = 0$ and $\sigma = 1$. We write it in NumPy and compare it with
 # tinygen's `F.kl_normal`, the term the `VAE` uses.
+#
+# **Units.** Every logarithm in this lesson is a natural logarithm, so these quantities are in
+# **nats**, the unit of information that belongs to $\ln$ as the bit belongs to $\log_2$: an
+# event of probability $P$ carries $-\ln P$ nats, or $-\log_2 P$ bits. Since
+# $\log_2 P = \ln P / \ln 2$, 1 nat $= 1 / \ln 2 \approx 1.443$ bits.
 
 # %%
 def kl_to_standard_normal(mu, logvar):
@@ -188,25 +193,32 @@ print(f"{'KL':>16} {kl:10.4f} {terms['kl'].item():10.4f}")
 print(f"{'-ELBO':>16} {reconstruction + kl:10.4f} {loss.item():10.4f}")
 
 # %% [markdown]
-# Before training, the reconstruction term is about $784 \log 2 \approx 543$ nats (every pixel a
-# coin toss) and the KL is small: the untrained encoder's Gaussians are all close to
-# $\mathcal{N}(0, I)$.
+# Before training, the reconstruction term is about $784 \ln 2 \approx 543$ nats (every pixel a
+# coin toss, $\ln 2$ nats or exactly 1 bit each) and the KL is small: the untrained encoder's
+# Gaussians are all close to $\mathcal{N}(0, I)$.
 #
 # ## Training on MNIST
 #
 # Adam with learning rate $10^{-3}$ and mini-batches of 128, as in the PyTorch example. The
 # ELBO is measured in nats per image; we follow both terms, on the training batches and on the
-# test set.
+# test set. Each epoch's training numbers are averages over that epoch's batches, taken while the
+# model changes; the test numbers are measured at the end of the epoch. Row 0 is the untrained
+# model on the test set.
 
 # %%
 optimizer = tg.optim.Adam(vae.parameters(), lr=1e-3)
 train_loader = DataLoader(x_train, batch_size=128)
 test_loader = DataLoader(x_test, batch_size=1000, shuffle=False)
+with tg.no_grad():
+    untrained = [vae.loss(x) for x in test_loader]  # (loss, terms) per test batch of 1000
 history = fit(vae, train_loader, optimizer, epochs=pick(6, 1), val_loader=test_loader,
               progress=False)
 
 print(f"{'epoch':>5} {'-ELBO':>8} {'recon':>8} {'KL':>6}   {'test -ELBO':>10} {'recon':>8} "
       f"{'KL':>6}")
+print(f"{0:5d} {'':8} {'':8} {'':6}   {np.mean([loss.item() for loss, _ in untrained]):10.2f} "
+      f"{np.mean([terms['recon'].item() for _, terms in untrained]):8.2f} "
+      f"{np.mean([terms['kl'].item() for _, terms in untrained]):6.2f}")
 columns = ["loss", "recon", "kl", "val_loss", "val_recon", "val_kl"]
 for epoch, row in enumerate(zip(*(history[name] for name in columns)), start=1):
     print(f"{epoch:5d} {row[0]:8.2f} {row[1]:8.2f} {row[2]:6.2f}   {row[3]:10.2f} {row[4]:8.2f} "
@@ -215,11 +227,20 @@ plot.curves(history, figure("08_elbo.png"), keys=columns,
             title="-ELBO = reconstruction + KL (nats per image; dashed: test set)")
 
 # %% [markdown]
-# The two terms pull in opposite directions. The reconstruction term falls as the codes carry
-# more about each image; the KL term *rises* from near 0, because carrying information costs:
-# an encoder that says something specific about $x$ has to move $\mu$ away from 0 and shrink
-# $\sigma$ below 1. The ELBO settles on a trade-off, using only as much of the code as pays for
-# itself. How many of the 20 dimensions are in use? A dimension the encoder ignores keeps
+# The two terms pull in opposite directions, and the table shows when. In the full run, before
+# training (row 0), the test KL is 0.08 nats and the reconstruction term 552: the encoder says
+# almost nothing about its images. After one epoch the test KL is already 20.3 and the
+# reconstruction 106.5. The curves of `08_elbo.png` start there, at the end of the first epoch,
+# so the KL's climb from near 0 is not in the plot: it happens within the first epoch. The
+# first epoch's *training* KL, 15.5, lies between the two because it averages that epoch's
+# batches, taken while the KL was climbing. After the first epoch the KL changes little, from
+# 20.3 to 24.7 on the test set over five more epochs, while the reconstruction term goes on
+# falling, from 106.5 to 82.9.
+#
+# The KL rises because carrying information costs: an encoder that says something specific
+# about $x$ has to move $\mu$ away from 0 and shrink $\sigma$ below 1, and the KL charges for
+# both. The ELBO settles on a trade-off, using only as much of the code as pays for itself. How
+# many of the 20 dimensions are in use? A dimension the encoder ignores keeps
 # $\mu_j \approx 0, \sigma_j \approx 1$ for every image and costs no KL:
 
 # %%
@@ -239,13 +260,86 @@ print(f"dimensions in use (KL > 0.1 nat): {np.sum(kl_per_dimension > 0.1)} of {L
 # (`vae.sample`, which shows each pixel's probability $p_i$) gives new images, none of them in
 # the data set. Many are clear digits; others are blurry or blends of two digits, from codes that
 # fall between the regions of the classes (a small MLP VAE after a few epochs; the GANs of the
-# later lessons give sharper samples). A plain autoencoder's decoder fed the same random codes
-# would do much worse: nothing asked its codes to fill that region.
+# later lessons give sharper samples).
 
 # %%
 tg.manual_seed(2)
 samples = vae.sample(64)
 plot.image_grid(samples, figure("08_samples.png"), nrow=8)
+
+# %% [markdown]
+# ## Why a plain autoencoder does not generate
+#
+# Would a plain autoencoder's decoder do as well, fed the same random codes? We train one with
+# the VAE's layers (encoder $784 \to 400 \to 20$, decoder $20 \to 400 \to 784$, ReLU, the
+# Bernoulli cross-entropy), on the same images in batches of 128 for the same number of epochs,
+# but with neither the sampler nor the KL term (`models.mlp_autoencoder`): each image gets one
+# code, placed wherever reconstruction finds it convenient. First, where do the two models put
+# the test digits' codes? For the VAE we take the codes it actually decodes in training,
+# $z = \mu + \sigma \varepsilon$, one draw per image.
+
+# %%
+tg.manual_seed(0)
+plain = models.mlp_autoencoder(784, hidden=(400,), code_dim=LATENT)
+history_plain = fit(plain, train_loader, tg.optim.Adam(plain.parameters(), lr=1e-3),
+                    epochs=pick(6, 1), val_loader=test_loader, progress=False)
+print(f"test reconstruction term (nats per image): plain autoencoder "
+      f"{history_plain['val_loss'][-1]:.2f}, VAE {history['val_recon'][-1]:.2f}")
+with tg.no_grad():
+    codes = {"plain autoencoder": plain.encode(tg.tensor(x_test)).data,
+             "VAE": vae.reparameterize(mu_test, logvar_test).data}
+for name, code in codes.items():
+    mean, spread = code.mean(axis=0), code.std(axis=0)
+    print(f"{name:>17} test codes, per dimension: mean from {mean.min():+.2f} to "
+          f"{mean.max():+.2f}, standard deviation from {spread.min():.2f} to {spread.max():.2f}")
+
+# %% [markdown]
+# A standard normal has mean 0 and standard deviation 1 in every dimension. Now we decode the
+# same codes $z \sim \mathcal{N}(0, I)$ with both decoders and judge the images with the digit
+# classifier that ships with tinygen (`tinygen.mnist_classifier`, 99 % accurate on test digits):
+# the share of images it is more than 90 % sure about, and the **MNIST score**, the Inception
+# score computed with this classifier (lesson 11 uses it for GANs): 1 when every image gets the
+# same class probabilities, up to 10 for confident predictions spread evenly over the ten digits.
+# Test digits give the reference.
+
+# %%
+N_PRIOR = pick(1000, 200)
+tg.manual_seed(5)
+z_prior = tg.randn(N_PRIOR, LATENT)
+with tg.no_grad():
+    decoded = {"plain autoencoder": plain.decode(z_prior).data,
+               "VAE": vae.mean_image(vae.decode(z_prior)).data}
+for name, images in {"test digits": x_test[:N_PRIOR], **decoded}.items():
+    probabilities = mc.classify(images)[1]
+    sure = np.mean(probabilities.max(axis=1) > 0.9)
+    score, _ = mc.mnist_score_from_probs(probabilities)
+    print(f"{name:>17}: classifier more than 90 % sure for {100 * sure:3.0f} %, "
+          f"MNIST score {score:.2f}")
+rows = [decoded["plain autoencoder"][:16], decoded["VAE"][:16]]
+titles = (["plain AE"] + [""] * 7) * 2 + (["VAE"] + [""] * 7) * 2
+plot.image_grid(np.concatenate(rows), figure("08_plain_vs_vae_samples.png"), nrow=8,
+                titles=titles, value_range=(0, 1))
+
+# %% [markdown]
+# In the full run the plain autoencoder reconstructs better than the VAE: a test reconstruction
+# term of 70.1 nats per image against 82.9, since it pays no KL and its codes carry no noise.
+# But its test codes look nothing like $\mathcal{N}(0, I)$: per dimension their means lie
+# between $-3.6$ and $+3.3$ and their standard deviations between 2.9 and 4.1. The VAE's lie
+# within $\pm 0.16$ and between 0.97 and 1.16: the KL term has matched the cloud of its codes to
+# the prior we sample from. A draw from $\mathcal{N}(0, I)$ covers, in each dimension, only the
+# middle of the plain autoencoder's spread, three to four times wider and centred up to 3.6
+# away from 0: a small part of where its codes lie, and nothing in its training asked that part
+# to decode to a digit.
+#
+# The decoded images show it. In `08_plain_vs_vae_samples.png` (two rows each, the same code in
+# the same column) the plain autoencoder's are grey, cloudy tangles of stroke fragments, and
+# only one or two, such as a loop in the first row, resemble a digit; the VAE's are mostly
+# digits or blends of two. The classifier agrees: it is more than 90 % sure for 4 % of the plain
+# autoencoder's images and 46 % of the VAE's (98 % of the test digits), and the MNIST score is
+# 1.87 against 4.93 (9.34 for test digits). The VAE is far from the test digits too, with
+# blurred means and blends, but only the VAE is a generative model at all: the sampler made its
+# decoder work for a whole neighbourhood of each training code, and the KL placed those
+# neighbourhoods where the prior puts its mass.
 
 # %% [markdown]
 # ## A code space we can draw: $k = 2$
@@ -380,282 +474,98 @@ plot.image_grid(np.concatenate(rows), figure("08_latent_arithmetic.png"), nrow=s
 # swap, encode a frame of A and decode it with B's decoder: B's face with A's expression. Later
 # methods added adversarial losses (GANs, lesson 11) for sharper, more realistic faces. What made
 # them possible: large collections of face images (and hours of video of public figures),
-# GPUs, and convolutional autoencoders and GANs (lesson 13) that model such images well. It
-# cannot run here: it needs thousands of face images, a GPU and hours of training, and it would
-# be faces of real people. MNIST stands in for all of that: the same mechanics (codes, decoders,
-# moving through code space) on a laptop CPU, in minutes, with no one's face.
-
-# %% [markdown]
-# ## Sub-net 2 as the notes draw it: a Gaussian decoder
+# GPUs, and convolutional autoencoders and GANs (lesson 13) that model such images well.
 #
-# The notes' sub-net 2 "generates two parameters of a Gaussian distribution". So far we gave it
-# one parameter per pixel, a Bernoulli probability, which treats a grey pixel as a coin that is
-# sometimes black and sometimes white. A Gaussian decoder outputs a mean $m_i$ and a log-variance
-# $\log \sigma_i^2$ for every pixel $i$ (1568 numbers for 784 pixels), and the reconstruction
-# term becomes the Gaussian negative log-density summed over the pixels:
-#
-# $$-\log p_\phi(x \mid z) = \sum_{i=1}^{784} \Big[\tfrac12 \log(2 \pi \sigma_i^2)
-#   + \frac{(x_i - m_i)^2}{2 \sigma_i^2}\Big].$$
-#
-# (`models.mlp_vae(..., likelihood="gaussian")`; we pass the means through a sigmoid,
-# `mean_activation="sigmoid"`, so that they lie in $(0, 1)$ like the pixels.) Learning
-# $\sigma_i$ is what makes this a density model: a pixel the decoder is sure of gets a small
-# $\sigma_i$ and a high density, a pixel it is unsure of a large one.
-#
-# ### The failure: the variance collapses
-#
-# Look at one pixel that is 0 in every training image (MNIST's border is full of them). The
-# Gaussian that fits it best has mean 0 and variance 0, and its density at 0,
-# $1 / \sqrt{2 \pi \sigma^2}$, is infinite: as $\log \sigma^2 \to -\infty$ the loss goes to
-# $-\infty$. The decoder can always lower its loss by shrinking $\sigma$ on such pixels, and
-# the "likelihood" it reports stops meaning anything. Worse, a pixel that is black in almost
-# every image gets a tiny $\sigma$ too, and the rare image with ink there pays
-# $(x_i - m_i)^2 / 2\sigma_i^2$, a huge number: the loss spikes, and can overflow.
-#
-# Two fixes are used, and we try both:
-#
-# - **A variance floor**: $\log \sigma^2 \ge \log \sigma_\text{min}^2$. A hard clamp would give
-#   no gradient below the floor (a pixel stuck there never learns again), so tinygen uses a
-#   smooth one, `floored_logvar`:
-#   $\log \sigma^2 = f + \operatorname{softplus}(r - f)$ with $f = \log \sigma_\text{min}^2$ and
-#   $r$ the decoder's raw output. Far above the floor it is $r$ itself; below, it bends onto $f$;
-#   its derivative $\operatorname{sigmoid}(r - f)$ is never 0. The loss per pixel is then at least
-#   $\frac12 \log(2 \pi \sigma_\text{min}^2)$: bounded.
-# - **Dequantisation**: the pixels are really 256 levels, $k = 0, \dots, 255$. Train on
-#   $x = (k + u) / 256$ with $u \sim U[0, 1)$ drawn anew for every pixel in every epoch
-#   (`transforms.dequantize`, or `Dequantizer` in a `DataLoader`). Level $k$ becomes the interval
-#   $[k/256, (k+1)/256)$, filled evenly, and no density can be infinitely concentrated on data
-#   that is spread out: on an always-black pixel the best Gaussian has the variance of
-#   $U[0, 1/256)$, $\sigma^2 = 1 / (12 \cdot 256^2)$, $\log \sigma^2 = -13.6$, and no density at
-#   all can beat an average $-\log p = -\log 256 = -5.55$ nats on that pixel (the entropy of
-#   the uniform spread). Shrinking $\sigma$ further *raises* the loss.
-#
-# We take $\sigma_\text{min} = 1 / (256 \sqrt{12})$ for the floor: the spread dequantisation gives
-# every pixel anyway, so the floor forbids only the variances that are useless on dequantised
-# data. Three Gaussian VAEs, the same initial weights and the same batches of training images,
-# differ only in that: $x = k / 255$ with no floor, $x = k / 255$ with the floor, and the
-# dequantised $x = (k + u) / 256$ with no floor. We record, after every Adam step, the loss, the
-# lowest log-variance in the batch, and the mean log-variance of the always-black pixels.
+# A face swap cannot run here: it needs thousands of face images, a GPU and hours of training,
+# and it would be faces of real people. Its mechanism can, with two "persons" made from MNIST.
+# Person A writes with a solid pen: the MNIST digits as they are. Person B writes with a pen that
+# leaves every other row of pixels blank: hatched digits, `hatch(x)`. A's images are the first
+# half of the training set, B's the second half hatched, so, as with two people's photos, no
+# training image shows one handwritten digit in both styles. The encoder ($784 \to 400 \to 20$)
+# is shared and trained on both; decoder A ($20 \to 400 \to 784$) sees only A's images,
+# decoder B only B's, each a plain autoencoder with the Bernoulli cross-entropy, both losses
+# added in every step. Then the swap: encode a
+# solid test digit and decode it with B's decoder. Unlike a face swap, this one has a right
+# answer to compare with, the same test digit hatched, which no part of the network ever saw.
+# And the swap the other way: a hatched test digit through A's decoder.
 
 # %%
-SIGMA_BIN = 1 / (256 * np.sqrt(12))  # the standard deviation of U[0, 1/256): a bin's spread
-LOGVAR_BIN = 2 * np.log(SIGMA_BIN)
-
-pixels_train = np.rint(x_train * 255).astype(np.uint8)  # back to the stored levels 0..255
-pixels_test = np.rint(x_test * 255).astype(np.uint8)
-always_black = pixels_train.max(axis=0) == 0
-print(f"{always_black.sum()} of 784 pixels are 0 in every training image; "
-      f"log of a bin's variance 1/(12 256^2): {LOGVAR_BIN:.2f}")
+def hatch(images):
+    """Person B's pen: every other row of pixels left blank (rows 0, 2, 4, ...)."""
+    rows = np.ones((28, 1), dtype=images.dtype)
+    rows[::2] = 0
+    return (images.reshape(-1, 28, 28) * rows).reshape(-1, 784)
 
 
-def gaussian_vae(sigma_min=None):
-    """The VAE above with a Gaussian decoder (sigmoid means), always the same initial weights."""
-    tg.manual_seed(0)
-    return models.mlp_vae(784, hidden=400, latent_dim=LATENT, likelihood="gaussian",
-                          mean_activation="sigmoid", sigma_min=sigma_min)
-
-
-def watch_training(model, batches):
-    """Adam steps on `batches`, recording per step the loss, the lowest log-variance and the mean
-    log-variance of the always-black pixels; stops at the first loss that is not finite."""
-    optimizer = tg.optim.Adam(model.parameters(), lr=1e-3)
-    record = {"loss": [], "lowest": [], "black": []}
-    for x in batches:
-        x = tg.tensor(x)
-        mu, logvar = model.encode(x)
-        mean, pixel_logvar = model.decode(model.reparameterize(mu, logvar))
-        reconstruction = F.gaussian_nll(x, mean, pixel_logvar, reduction="none").sum(axis=1)
-        loss = reconstruction.mean() + F.kl_normal(mu, logvar, reduction="batchmean")
-        record["loss"].append(loss.item())
-        if not np.isfinite(loss.item()):
-            break
-        record["lowest"].append(pixel_logvar.data.min())
-        record["black"].append(pixel_logvar.data[:, always_black].mean())
-        optimizer.zero_grad()
+half = len(x_train) // 2
+person_a, person_b = x_train[:half], hatch(x_train[half:])
+tg.manual_seed(0)
+shared_encoder = models.mlp([784, 400, LATENT])
+autoencoder_a = models.Autoencoder(shared_encoder, models.mlp([LATENT, 400, 784]))
+autoencoder_b = models.Autoencoder(shared_encoder, models.mlp([LATENT, 400, 784]))
+optimizer_swap = tg.optim.Adam([*autoencoder_a.parameters(), *autoencoder_b.decoder.parameters()],
+                               lr=1e-3)
+for epoch in range(pick(3, 1)):
+    for batch_a, batch_b in zip(DataLoader(person_a, batch_size=128),
+                                DataLoader(person_b, batch_size=128)):
+        loss = autoencoder_a.loss(batch_a)[0] + autoencoder_b.loss(batch_b)[0]
+        optimizer_swap.zero_grad()
         loss.backward()
-        optimizer.step()
-    return {name: np.array(values) for name, values in record.items()}
+        optimizer_swap.step()
 
-
-STEPS = pick(300, 20)
-order = rng.permutation(len(pixels_train))[:STEPS * 128].reshape(STEPS, 128)
-noise = np.random.default_rng(1)
-treatments = {
-    "k/255, no floor": (None, lambda k: k / np.float32(255)),
-    "k/255, floor": (SIGMA_BIN, lambda k: k / np.float32(255)),
-    "dequantised, no floor": (None, lambda k: dequantize(k, noise)),
-}
-runs = {}
-with np.errstate(all="ignore"):  # the collapsing run overflows on purpose
-    for name, (sigma_min, scale) in treatments.items():
-        runs[name] = watch_training(gaussian_vae(sigma_min),
-                                    (scale(pixels_train[rows]) for rows in order))
-print(f"{'':>22} {'steps':>6} {'loss: median':>13} {'largest':>10} {'log s^2: lowest':>16} "
-      f"{'black, last':>12}")
-for name, run in runs.items():
-    finite = run["loss"][np.isfinite(run["loss"])]
-    steps = f"{len(finite)}" + ("" if len(finite) == STEPS else "*")
-    print(f"{name:>22} {steps:>6} {np.median(finite[-50:]):13.0f} {finite.max():10.0f} "
-          f"{run['lowest'].min():16.2f} {run['black'][-1]:12.2f}")
-print("(* the loss stopped being finite at the next step; median over the last 50 finite steps)")
-
-fig = plot.new_figure(width=11.0, height=4.0)
-left, right = fig.subplots(1, 2)
-for name, run in runs.items():
-    left.plot(np.arange(1, len(run["lowest"]) + 1), run["loss"][:len(run["lowest"])], label=name,
-              lw=0.8)
-    right.plot(np.arange(1, len(run["black"]) + 1), run["black"], label=name)
-left.set_yscale("symlog", linthresh=1000)
-left.set_yticks([-1e3, 0, 1e3, 1e4, 1e5, 1e6, 1e7])
-left.set_xlabel("Adam step")
-left.set_ylabel("-ELBO per image (nats, symlog)")
-left.legend(fontsize=8)
-right.axhline(LOGVAR_BIN, color="k", ls="--", lw=0.8, label="log of a bin's variance = floor")
-right.set_xlabel("Adam step")
-right.set_ylabel("mean log sigma^2 of the always-black pixels")
-right.legend(fontsize=8)
-for ax in (left, right):
-    ax.grid(True, alpha=0.3)
-plot.save(fig, figure("08_variance_collapse.png"))
-
-# %% [markdown]
-# In the full run (MNIST; 67 of the 784 pixels are 0 in all 60,000 training images), the three
-# runs differed as the argument says:
-#
-# - **$k/255$, no floor**: the always-black pixels' mean $\log \sigma^2$ crossed the level of a
-#   bin's variance, $-13.58$, within about 100 steps and went on below it, ending at $-15.74$;
-#   the lowest log-variance anywhere reached $-45.63$, a $\sigma$ of about $10^{-10}$. And the
-#   loss spiked whenever a batch put ink where the decoder had become sure of black: up to
-#   10,916,731 nats per image, against a typical $-1000$.
-# - **$k/255$ with the floor**: the lowest log-variance was exactly the floor, $-13.58$; the
-#   black pixels sat at $-13.23$, and the largest spike was 2,812 nats.
-# - **dequantised, no floor**: no spikes at all (its largest loss, 815, is the first step's), and
-#   the black pixels at $-10.35$ after 300 steps, still well above the $-13.58$ their spread
-#   allows. Its lowest log-variance, $-21.11$, shows what dequantisation does and does not do: it
-#   does not forbid a tiny $\sigma$ at some pixel of some image, it makes one *cost* on
-#   average instead of pay.
-#
-# The median losses ($-926$, $-1253$, $-1102$ nats) cannot be compared across rows: on $k/255$
-# data they are densities of values that never vary within a level, numbers that can go as
-# low as the variance is allowed to go. For the rest of the lesson we use dequantisation. It
-# removes the cause rather than a symptom: the loss becomes a bound on the code length of the
-# actual discrete images (next section), and here it also trained the most smoothly. The floor
-# is the safety belt for data that cannot be dequantised, or for a decoder that might still
-# find a way to a zero variance; it bounds the loss, but a floored loss on $k/255$ data is still
-# not the likelihood of anything.
-#
-# ### The Gaussian VAE on dequantised MNIST, in bits per pixel
-#
-# We train the dequantised model properly now: new noise $u$ in every epoch (`Dequantizer` as
-# the loader's transform), one fixed draw for the test set, Adam at $10^{-3}$ and a last epoch at
-# $10^{-4}$.
-#
-# A $-$ELBO in nats per image of a *density* on $[0, 1]^{784}$ is not yet a number to compare
-# with anything. The pixels are discrete; the model of a level $k$ that the density implies is
-# the mass of its bin, $P(k) = \int_{k/256}^{(k+1)/256} p(x)\,dx = \tfrac{1}{256}
-# \mathbb{E}_u[p(x)]$, and by Jensen's inequality
-# $-\log P(k) \le \mathbb{E}_u[-\log p(x)] + \log 256$ per pixel. So with $D = 784$,
-#
-# $$\text{bits/dim} = \frac{-\text{ELBO}_\text{nats} / D + \log 256}{\log 2},$$
-#
-# an upper bound on the code length of the discrete images, in bits per pixel; the
-# $+\log 256$ per dimension is the change of variables from $x = (k + u) / 256$ back to the
-# level $k$ (`models.vae.bits_per_dim`). Two baselines give it a scale: the uniform model, every
-# level equally likely, costs $\log_2 256 = 8$ bits/dim; the best model that treats pixels
-# *independently*, a 256-level histogram per pixel counted on the training images (add-one
-# smoothed), costs what we measure below. (The Bernoulli VAE's $-$ELBO is not comparable: its
-# grey pixels are not probabilities of anything discrete.)
-
-# %%
-schedule = pick([1e-3, 1e-3, 1e-3, 1e-4], [1e-3])
-vae_gaussian = gaussian_vae()
-optimizer_gaussian = tg.optim.Adam(vae_gaussian.parameters(), lr=schedule[0])
-
-
-def next_learning_rate(epoch, history):
-    """After epoch `epoch` (1-based), set the learning rate of the next one from `schedule`."""
-    for group in optimizer_gaussian.param_groups:
-        group["lr"] = schedule[min(epoch, len(schedule) - 1)]
-
-
-dequantised_loader = DataLoader(pixels_train, batch_size=128, transform=Dequantizer(seed=0))
-x_test_dequantised = dequantize(pixels_test, np.random.default_rng(2))  # one fixed draw
-history_gaussian = fit(vae_gaussian, dequantised_loader, optimizer_gaussian, len(schedule),
-                       val_loader=DataLoader(x_test_dequantised, 1000, shuffle=False),
-                       on_epoch_end=next_learning_rate, progress=False)
-print(f"{'epoch':>5} {'lr':>6} {'-ELBO':>8} {'test -ELBO':>11} {'test bits/dim':>14}")
-for epoch, (lr, loss, val_loss) in enumerate(
-        zip(schedule, history_gaussian["loss"], history_gaussian["val_loss"]), start=1):
-    print(f"{epoch:5d} {lr:6.0e} {loss:8.1f} {val_loss:11.1f} {bits_per_dim(val_loss, 784):14.3f}")
-
-
-def histogram_bits_per_dim(train_levels, test_levels):
-    """Test bits/dim of independent pixels, each a 256-level histogram of the training images."""
-    pixel = np.arange(train_levels.shape[1])
-    counts = np.bincount((pixel * 256 + train_levels).ravel(), minlength=784 * 256)
-    p = (counts.reshape(784, 256) + 1) / (len(train_levels) + 256)  # add-one smoothing
-    return -np.log2(p[pixel, test_levels]).sum(axis=1).mean() / 784
-
-
-print(f"baselines: uniform {bits_per_dim(0.0, 784):.3f} bits/dim, independent pixel histograms "
-      f"{histogram_bits_per_dim(pixels_train, pixels_test):.3f} bits/dim")
+N_SWAP = pick(len(x_test), 300)  # test digits to swap and score
+solid, hatched = x_test[:N_SWAP], hatch(x_test[:N_SWAP])
 with tg.no_grad():
-    mean_test, logvar_pixels = vae_gaussian.decode(vae_gaussian.encode(
-        tg.tensor(x_test_dequantised))[0])
-print(f"test images through their mean codes: log sigma^2 lowest {logvar_pixels.data.min():.2f}, "
-      f"always-black pixels {logvar_pixels.data[:, always_black].mean():.2f} on average")
+    a_to_a = autoencoder_a(tg.tensor(solid)).data
+    a_to_b = autoencoder_b.decode(shared_encoder(tg.tensor(solid))).data  # the swap
+    b_to_b = autoencoder_b(tg.tensor(hatched)).data
+    b_to_a = autoencoder_a.decode(shared_encoder(tg.tensor(hatched))).data  # the other swap
+error = metrics.mse_per_pixel
+print("squared error per pixel against the hatched test digits (the swap's right answer):")
+print(f"  the solid input itself {error(hatched, solid):.4f}, A's reconstruction "
+      f"{error(hatched, a_to_a):.4f}, the swap A -> B {error(hatched, a_to_b):.4f}, "
+      f"B's own reconstruction of the hatched digit {error(hatched, b_to_b):.4f}")
+print("against the solid test digits:")
+print(f"  the hatched input itself {error(solid, hatched):.4f}, B's reconstruction "
+      f"{error(solid, b_to_b):.4f}, the swap B -> A {error(solid, b_to_a):.4f}, "
+      f"A's own reconstruction {error(solid, a_to_a):.4f}")
+labels = y_test[:N_SWAP]
+print(f"digit classifier on solid images: the test digits "
+      f"{100 * np.mean(mc.predict(solid) == labels):.1f} %, A's reconstructions "
+      f"{100 * np.mean(mc.predict(a_to_a) == labels):.1f} %, the swap B -> A "
+      f"{100 * np.mean(mc.predict(b_to_a) == labels):.1f} % right")
+shown = slice(0, 8)
+plot.image_grid(np.concatenate([solid[shown], a_to_b[shown], hatched[shown],
+                                hatched[shown], b_to_a[shown], solid[shown]]),
+                figure("08_deepfake_swap.png"), nrow=8,
+                titles=(["A: solid"] + [""] * 7 + ["A -> B decoder"] + [""] * 7
+                        + ["right answer"] + [""] * 7 + ["B: hatched"] + [""] * 7
+                        + ["B -> A decoder"] + [""] * 7 + ["right answer"] + [""] * 7),
+                value_range=(0, 1))
 
 # %% [markdown]
-# In the full run the test $-$ELBO reached $-1963.7$ nats per image after the four epochs,
-# **4.386 bits/dim**: far better than the uniform model's 8, but far worse than the 1.690 of
-# independent pixel histograms, a model that knows nothing about digits. The last epoch at
-# $10^{-4}$ took it from 4.500 to 4.386: with smaller steps the decoder can make its means and
-# variances more precise. On the black pixels it has nearly done so: through the test images'
-# mean codes their average $\log \sigma^2$ is $-12.87$, close to the $-13.58$ their
-# dequantisation spread allows. (In the first epochs the test $-$ELBO is lower than the training
-# one because the training number averages over the epoch while the model improves.)
+# In the full run the swap works. B's decoder turns the solid test digits into hatched ones
+# (second row of `08_deepfake_swap.png`) with the input's shape, close to the right answer
+# (third row): a squared error of 0.0127 per pixel against it, where the solid input itself is
+# 0.0569 away and A's reconstruction 0.0536, and not far from B's own reconstruction of the
+# hatched digit, 0.0072, what B's decoder achieves on the kind of input it was trained on. The
+# other way, A's decoder turns the hatched test digits solid (fifth row): 0.0328 from the solid
+# truth, against 0.0569 for the hatched input. These are blurrier than A's reconstructions of
+# solid digits (0.0140): a hatched digit's code is not one A's decoder was trained on, and
+# nothing forced the encoder to give a digit the same code in both styles. The classifier,
+# trained on solid digits, reads 89.2 % of the swapped B $\to$ A digits correctly, against
+# 95.1 % of A's reconstructions and 99.3 % of the test digits.
 #
-# Why so many bits? The Gaussian has the wrong shape for MNIST's pixels. A histogram can put a
-# large share of a stroke pixel's probability on exactly level 255 and the rest on the greys; a
-# Gaussian has one bump. Narrow, it pays heavily for every grey away from its mean; wide, it
-# spreads its mass over many bins. The decoder settles for wide on the strokes: in the samples
-# below the median $\sigma$ there is 0.256, and a pixel whose residuals match its $\sigma$ costs
-# $\big(\frac12 \log(2 \pi e \sigma^2) + \log 256\big) / \log 2 \approx 8.1$ bits at
-# $\sigma = 0.256$, as much as the uniform model (the formula, not a measurement). The
-# background costs about 1.7 bits at its median $\sigma$ of 0.0030, and a perfectly fitted black
-# pixel, $\sigma^2 = 1/(12 \cdot 256^2)$, 0.25 bits.
+# Why it can work: the pen never varies within a person, so the decoders can each learn their
+# own and the code need not carry it; what the code must carry is what varies in both persons'
+# images, the digit and its shape, and that is shared. A face swap works the same way: pose,
+# expression and lighting vary in both persons' photos and go through the shared code; each
+# decoder paints its own face. What varies *within* each person's images would travel in the
+# code and not swap (exercise 7 tries it with stroke thickness).
 #
-# ### The mean, and draws from the Gaussian
-#
-# `vae.sample(n)` decodes codes from the prior and shows the decoder's means $m_i$, as for the
-# Bernoulli model. `vae.sample(n, mean=False)` draws the images themselves from
-# $p_\phi(x \mid z)$: $x_i = m_i + \sigma_i \varepsilon_i$ with an independent
-# $\varepsilon_i \sim \mathcal{N}(0, 1)$ for every pixel. Below, eight codes from the prior
-# (columns): their means (top row) and two draws from the Gaussian of each.
-
-# %%
-tg.manual_seed(3)
-with tg.no_grad():
-    parameters = vae_gaussian.decode(tg.randn(8, LATENT))
-    means = vae_gaussian.mean_image(parameters).data
-    draws = [vae_gaussian.draw_image(parameters).data for _ in range(2)]
-sigma = np.exp(parameters[1].data / 2)
-background, strokes = means < 0.1, means > 0.5
-print(f"decoder sigma: median {np.median(sigma[background]):.4f} on the background "
-      f"(mean < 0.1), {np.median(sigma[strokes]):.3f} on the strokes (mean > 0.5)")
-plot.image_grid(np.concatenate([means, *draws]), figure("08_gaussian_decoder.png"), nrow=8,
-                value_range=(0, 1), titles=["mean"] * 8 + ["drawn"] * 16)
-
-# %% [markdown]
-# The means (top row) look like the Bernoulli VAE's samples: smooth, a little blurred. The
-# draws look grainy: every pixel gets its own independent noise, scaled by its own $\sigma_i$.
-# In the full run the decoder's median $\sigma$ was 0.0030 on the background and 0.256 on the
-# strokes, so the background stays black while the strokes break into speckles. The mean is
-# what many such draws average to, where the independent noise cancels out. This is the
-# decoder's assumption made visible: given $z$, the pixels are independent, so $p_\phi(x \mid z)$
-# cannot say "this stroke is bright all along, or dim all along"; only $z$ can carry such
-# correlations between pixels. That is why VAE samples are usually shown as means, as in
-# `08_samples.png`.
+# Lesson 08b continues with the decoder exactly as the notes draw it: a Gaussian with two
+# parameters per pixel, what goes wrong when it is trained naively, and the model measured in
+# bits per pixel.
 
 # %%
 print(f"done in {time.perf_counter() - started:.1f} s")
@@ -679,13 +589,16 @@ print(f"done in {time.perf_counter() - started:.1f} s")
 # 5. Make your own attribute with `split_by` and another measure, e.g. the ink in the top half
 #    of the image, `lambda images: metrics.ink(images.reshape(-1, 28, 28)[:, :14])`, and add
 #    its vector to a few test digits with `models.add_attribute`.
-# 6. Give the Gaussian decoder its means unsquashed: `mean_activation="identity"` in
-#    `gaussian_vae`. The means must now hit 0 exactly on the black pixels, which Adam's noisy steps
-#    never quite do; watch what that does to the always-black pixels' log-variance and to the
-#    test bits/dim.
-# 7. Move the floor: `SIGMA_BIN` in the "k/255, floor" run to `1 / 256` or `0.01`. How low does
-#    the loss get now, and where does the black pixels' curve stop?
-# 8. Train the dequantised Gaussian VAE longer (more entries in `schedule`) and see how close its
-#    bits/dim come to the independent histograms'. Then think about why a Gaussian is a poor
-#    model of a pixel that is 0 in most images and 255 in the rest, and why density models of
-#    images (PixelCNN++, say) use discrete likelihoods over the 256 levels instead.
+# 6. Give the plain autoencoder a fairer chance: draw its codes from a Gaussian with the mean
+#    and standard deviation of its own test codes, `codes["plain autoencoder"].mean(axis=0) +
+#    codes["plain autoencoder"].std(axis=0) * np.random.default_rng(0).standard_normal((1000,
+#    LATENT))`, decode them with `plain.decode` and score them as above. Does it catch up with the
+#    VAE? Its codes were never asked to be Gaussian, nor the space between them to decode to
+#    digits.
+# 7. Swap a style that varies within each person: give person B thicker strokes instead of a
+#    hatched pen. Make `hatch` return, with `square = images.reshape(-1, 28, 28)`,
+#    `np.max([square] + [np.roll(square, shift, axis) for shift in (-1, 1) for axis in (1, 2)],
+#    axis=0).reshape(-1, 784)` (every pixel takes the largest of itself and its four
+#    neighbours). Compare the ink (`metrics.ink`) of the solid inputs, of their swaps A $\to$ B
+#    and of the right answers. MNIST writers already differ a lot in stroke thickness: what does
+#    the shared code have to carry now?

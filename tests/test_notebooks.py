@@ -10,7 +10,8 @@ jupytext = pytest.importorskip(
 import nbformat  # noqa: E402  (a dependency of jupytext, so only importable after the skip)
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-SCRIPTS = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
+# NN_name.py, and NNb_name.py for a lesson that continues lesson NN (as test_lessons.py finds them).
+SCRIPTS = sorted([*LESSONS.glob("[0-9][0-9]_*.py"), *LESSONS.glob("[0-9][0-9][a-z]_*.py")])
 
 
 def uncomment(line):
@@ -74,8 +75,9 @@ def test_saving_a_lesson_as_a_notebook_leaves_the_script_unchanged(script):
 
 # Lessons executed as notebooks, in quick mode, in a real IPython kernel: each figure a lesson
 # saves must also appear under the cell that saved it (lessons/course.py shows it). 01 and 08
-# are the ones first found without a single inline figure; 04 draws several in one cell.
-EXECUTED = ["01_autoencoder", "04_sparse", "08_vae"]
+# are the ones first found without a single inline figure (08b holds what was 08's second half);
+# 04 draws several in one cell.
+EXECUTED = ["01_autoencoder", "04_sparse", "08_vae", "08b_gaussian_vae"]
 
 
 @pytest.mark.parametrize("name", EXECUTED)

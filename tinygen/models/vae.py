@@ -203,11 +203,15 @@ class VAE(nn.Module):
 
 
 def bits_per_dim(neg_elbo, dim, levels=256):
-    """A -ELBO in nats per image of continuous x = (pixel + u) / levels, as bits per pixel of the
+    """A -ELBO in nats per image of continuous x = (k + u) / levels, as bits per pixel of the
     discrete images: (neg_elbo / dim + log levels) / log 2.
 
-    The density of x lives on bins 1/levels wide, so a pixel's probability is at least its density
-    times 1/levels on average (Jensen): -log P(pixel) <= E_u[-log p(x)] + log levels per pixel.
+    The bound holds per image. k is the image's dim pixel levels and u ~ U[0, 1)^dim; the model
+    gives image k the mass of its bin, a cube of volume levels^-dim in x, so
+    P(k) = levels^-dim E_u[p(x)], and Jensen's inequality (-log is convex) gives
+    -log P(k) <= E_u[-log p(x)] + dim log levels. With -log p(x) <= -ELBO(x):
+    -log P(k) <= E_u[-ELBO(x)] + dim log levels. A -ELBO from one draw of u (and of z) per image
+    gives here an unbiased estimate of that bound in bits per pixel, not the bound itself.
     """
     return (neg_elbo / dim + math.log(levels)) / math.log(2)
 
