@@ -47,7 +47,7 @@ from tinygen import metrics, models, nn, plot
 from tinygen.data import DataLoader
 from tinygen.train import fit
 
-from course import QUICK, figure, mnist, pick
+from course import QUICK, encode, figure, mnist, pick, reconstruct
 
 started = time.perf_counter()
 tg.manual_seed(0)
@@ -162,13 +162,6 @@ for name, model in [("under-complete, code 32", under_complete),
 # a black image would score the mean of $x_j^2$.
 
 # %%
-def reconstruct(model, images):
-    """r = g(f(x)) as a NumPy array, without recording a graph."""
-    model.eval()
-    with tg.no_grad():
-        return model(tg.tensor(images)).data
-
-
 test_sets = {"digits": digits, "noise": noise, "shuffled digits": shuffled}
 models_by_code = {SMALL_CODE: under_complete, BIG_CODE: over_complete}
 errors = {}  # (code size, set name) -> squared error per pixel
@@ -245,13 +238,6 @@ for code_size, model in models_by_code.items():
 
 # %%
 N_PROBE = pick(10000, 1500)  # labelled training images for the probe
-
-
-def encode(model, images):
-    """z = f(x) as a NumPy array."""
-    model.eval()
-    with tg.no_grad():
-        return model.encode(tg.tensor(images)).data
 
 
 probe_images, probe_labels = x_train[:N_PROBE], y_train[:N_PROBE]

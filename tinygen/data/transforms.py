@@ -135,9 +135,10 @@ def dequantize(images, rng=None):
 
     Each of the 256 levels k becomes the interval [k / 256, (k + 1) / 256), filled evenly. A
     density model of x then cannot pile unbounded density on one exact value (a pixel that is
-    always 0): over a bin 1/256 wide its density averages at most 256, and
-    E_u[-log p(x)] + log 256 bounds the discrete -log P(pixel) from above (Theis et al. 2016,
-    "A note on the evaluation of generative models"). rng: a numpy Generator, or None for
+    always 0). For an image of D pixels, its discrete probability P(k) is the model's mass on the
+    image's cube of side 1/256, and by Jensen's inequality E_u[-log p(x)] + D log 256 bounds
+    -log P(k) from above, per image (not pixel by pixel; Theis et al. 2016, "A note on the
+    evaluation of generative models"; lesson 08b derives it). rng: a numpy Generator, or None for
     tinygen's global one.
     """
     images = np.asarray(images)
