@@ -95,6 +95,8 @@ def main():
     for setting, (alone, together) in results.items():
         print(f"  {setting:16}{alone:10.3f}{together:15.3f}{together / alone:13.2f}"
               f"{alone / spins_alone:15.2f}")
+    for setting, (alone, together) in results.items():
+        print(f"  ratio two at once / alone, {setting}: {together / alone:.2f}")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,6 @@ plot.curves(history, figure("01_loss_curve.png"), keys=["loss", "val_loss"],
 # $r = \mu + U_{32} U_{32}^\top (x - \mu)$ (lesson 02 tells the whole story of PCA and
 # autoencoders). We fit PCA on 10,000 training images: more changes little, and the
 # singular value decomposition behind it gets slow.
-
 #
 # Two helpers from `course.py`, which every autoencoder lesson uses, give the codes and the
 # reconstructions of a NumPy batch as NumPy arrays: `encode(model, x)` is `model.encode`, and
