@@ -386,3 +386,11 @@ def test_a_run_resumes_on_the_device_from_the_command_line(cuda, tmp_path):
                     + common) == 0
     state = tg.load(out / "checkpoint.npz")
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+
+
+def test_the_resume_command_a_run_prints_names_its_device():
+    from tinygen.cli.train import _resume_command
+
+    on_gpu = _resume_command("dcgan", "runs/a b/checkpoint.npz", devices.device("cuda"))
+    assert on_gpu == "tinygen train dcgan --resume 'runs/a b/checkpoint.npz' --device cuda"
+    assert _resume_command("ae", "c.npz", devices.CPU) == "tinygen train ae --resume c.npz"

@@ -81,8 +81,10 @@ def _resumed_run_settings(args, quick):
     return settings, state
 
 
-def _resume_command(model_name, checkpoint):
-    return f"tinygen train {model_name} --resume {shlex.quote(checkpoint)}"
+def _resume_command(model_name, checkpoint, device):
+    """The command that goes on from checkpoint, on the device the run was on."""
+    where = "" if device == devices.CPU else f" --device {device.type}"
+    return f"tinygen train {model_name} --resume {shlex.quote(checkpoint)}{where}"
 
 
 def _where_it_runs(device):
@@ -131,6 +133,7 @@ def run(args):
         val_loader = DataLoader(x_test, settings["batch_size"], shuffle=False, device=device)
     epochs = settings["epochs"]
     checkpoint = os.path.join(out, "checkpoint.npz")
+    resume_with = _resume_command(args.model, checkpoint, device)
     metrics_path = os.path.join(out, "metrics.json")
     print(f"tinygen train {args.model}: {recipe.description}; {loader.n_samples} training images, "
           f"{epochs} epochs, {_where_it_runs(device)}, writing to {out}"
@@ -157,20 +160,19 @@ def run(args):
                       epoch_lines=True, on_epoch_end=watch, checkpoint_extra=extra,
                       checkpoint_every=args.checkpoint_every, on_checkpoint=write_metrics)
     except TrainingInterrupted as stop:
-        raise Interrupted(f"{stop}. Resume with: {_resume_command(args.model, checkpoint)}")
+        raise Interrupted(f"{stop}. Resume with: {resume_with}")
     except KeyboardInterrupt:  # the second Ctrl-C: stopped at once
         if os.path.exists(checkpoint):
             raise Interrupted(f"stopped at once; the last checkpoint, {checkpoint}, is whole. "
-                              f"Resume with: {_resume_command(args.model, checkpoint)}") from None
+                              f"Resume with: {resume_with}") from None
         raise Interrupted("stopped at once, before the first checkpoint: nothing to resume")
     except ValueError as error:  # a checkpoint that does not fit the model, a newer format
         if args.resume is None:
             raise
         raise CommandError(f"--resume {args.resume}: {error}") from None
     except OSError as error:  # a full disk, a folder gone: the checkpoint could not be written
-        kept = (f"the last checkpoint, {checkpoint}, is whole. Resume with: "
-                f"{_resume_command(args.model, checkpoint)}" if os.path.exists(checkpoint)
-                else "no checkpoint was written")
+        kept = (f"the last checkpoint, {checkpoint}, is whole. Resume with: {resume_with}"
+                if os.path.exists(checkpoint) else "no checkpoint was written")
         raise CommandError(f"{error}; {kept}") from None
     if recipe.likelihood == "gaussian":  # a density of dequantised pixels: bits/dim make sense
         _add_bits_per_dim(history, x_test.shape[1])
