@@ -429,17 +429,16 @@ print("generated digits per class (the classifier's reading):", digit_counts.tol
 
 # %% [markdown]
 # Read against the floor, the numbers say what the pictures do. In our full run (1,500 steps at
-# the recipe's learning rate) the FID was 286 against a floor of 7.8, and the MNIST score 6.67
-# against 9.76 for real test digits (at the paper's $2 \cdot 10^{-4}$ the same run gave about
-# 420 and 5.7: the next section trains that run beside this one, so you can check it). The
-# generator draws clean strokes that are mostly digits, and all ten classes appear, but many
-# digits are broken or ambiguous: the classifier's $p(y \mid x)$ is then
-# spread out, which pulls the MNIST score down. In a later run of this part of the lesson (FID
-# 269 and MNIST score 6.76 there, not the same numbers to the digit), the classifier gave its
-# top digit less than 90 % of the probability for 36 % of the generated digits, against 1.9 %
-# of the test digits. And the classes are far from one tenth each: about 5 % ones and 5 %
-# fours, against 15 % zeros and 16 % nines. The FID sees that as a
-# shifted mean and a distorted covariance. 1,500 steps is a short training for a GAN: exercise 1
+# the recipe's learning rate) the FID was 269 against a floor of 7.8, and the MNIST score 6.76
+# against 9.76 for real test digits (at the paper's $2 \cdot 10^{-4}$ the same run gives 472
+# and 5.43: the next section trains it beside this one, so you can check it). The generator
+# draws clean strokes that are mostly digits, and all ten classes appear, but many digits are
+# broken or ambiguous: the classifier's $p(y \mid x)$ is then spread out, which pulls the MNIST
+# score down. The classifier gave its top digit less than 90 % of the probability for 36 % of
+# the generated digits, against 1.9 % of the test digits. And the classes are far from one
+# tenth each: 5.6 % ones and 4.8 % fours, against 16.6 % zeros and 13.4 % nines. The FID sees
+# that as a shifted mean and a distorted covariance. 1,500 steps is a short training for a GAN:
+# exercise 1
 # lets you see how far longer training brings both numbers towards the floor.
 
 # %% [markdown]
@@ -793,22 +792,23 @@ plot.save(fig, figure("13_capacity.png"))
 grid_folder.cleanup()
 
 # %% [markdown]
-# In our full run each network had 258 seconds, as the classic one took for its 1,500 steps:
+# In our full run each network had 354 seconds, as the classic one took for its 1,500 steps
+# (on a slower day of this machine than the benches above: 0.236 s per classic step):
 #
-# | network | steps in 258 s | weights | FID (floor 7.8) | MNIST score | under-represented |
+# | network | steps in 354 s | weights | FID (floor 7.8) | MNIST score | under-represented |
 # | --- | --- | --- | --- | --- | --- |
-# | classic | 1,500 of 64 | 0.92M | 277 | 6.75 | 1 and 4 (5.7 % and 4.8 %, test 11.4 % and 9.8 %) |
-# | deep | 322 of 128 | 2.16M | 357 | 5.98 | 1 |
-# | infogan | 443 of 128 | 13.24M | **90** | **7.93** | none |
+# | classic | 1,500 of 64 | 0.92M | 271 | 6.76 | 4 and 1 |
+# | deep | 313 of 128 | 2.16M | 362 | 5.95 | 1 and 4 |
+# | infogan | 428 of 128 | 13.24M | **96** | **7.87** | none |
 #
-# (The classic row is a second draw of 5,000 samples from the network above: FID 277 here, 286
+# (The classic row is a second draw of 5,000 samples from the network above: FID 271 here, 269
 # there, the noise of the estimate at this $N$.) The deep network, which keeps the rule, costs
-# 2.3 times the classic one per image and did worse in the same time; the infogan network costs
-# 1.7 times as much per image, saw 56,704 images against the classic one's 96,000, and came three
-# times closer to the floor, with the flattest histogram. The classic network's histogram is the
-# mode-collapse lesson in small: it draws zeros and nines half again as often as the data has
-# them, and ones and fours at half the rate, and no amount of its own training time closed that
-# gap in the ablation above.
+# 2.4 times the classic one per image and did worse in the same time; the infogan network costs
+# 1.75 times as much per image, saw 54,784 images against the classic one's 96,000, and came
+# nearly three times closer to the floor, with the flattest histogram. The classic network's
+# histogram is the mode-collapse lesson in small: it draws zeros and nines a third to two
+# thirds more often than the data has them, and ones and fours at half the rate, and no amount
+# of its own training time closed that gap in the ablation above.
 #
 # The same comparison at the length of `tinygen train dcgan`, 15 minutes of tinygen on a 2-core
 # CPU, screened in PyTorch (`bench/dcgan_recipe_torch.py --minutes 5 10 15`: the same networks,
