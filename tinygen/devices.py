@@ -176,6 +176,12 @@ def to_host(array):
     return np.asarray(array)
 
 
+def host_copy(array):
+    """A NumPy array of its own with array's values (a copy from the device, or of a host array):
+    what state_dicts hold."""
+    return to_host(array) if is_device_array(array) else np.array(array, copy=True)
+
+
 def host_array(x, dtype=None):
     """x (an array, a Tensor on any device, or a list) as a NumPy array of dtype (None: its own):
     the values on the host, copied there if they live on a device. For code that computes on the

@@ -74,9 +74,11 @@ class ExponentialMovingAverage(Module):
         """Average model's parameters in (the first update copies them); copy its buffers."""
         first = int(self.n_averaged.data) == 0
         decay = self.current_decay()
-        for averaged, current in _pairs(self.module.parameters(), model.parameters(), "parameters"):
-            # the same rule in one pass (kernels/numba_optim.py), where the backend has it
-            ema_update = kernel("ema_update", averaged.data)
+        pairs = list(_pairs(self.module.parameters(), model.parameters(), "parameters"))
+        # the same rule in one pass (kernels/numba_optim.py), where the backend has it; one
+        # backend runs all of a model's parameters, so it is asked once per update
+        ema_update = kernel("ema_update", pairs[0][0].data) if pairs else None
+        for averaged, current in pairs:
             if first:
                 averaged.data[...] = current.data
             elif ema_update is not None and one_contiguous_layout(averaged.data, current.data):

@@ -128,9 +128,10 @@ def _outputs(images, value_range, classifier, who, device=None):
     the network runs on device (default: where the classifier is, the CPU for the bundled one)."""
     x = _unit_images(images, value_range, who)
     classifier = classifier if classifier is not None else load_classifier()
-    if device is not None and parameter_device(classifier) != devices.device(device):
-        classifier = copy.deepcopy(classifier).to(device)  # the cached one stays where it is
     where = parameter_device(classifier)
+    if device is not None and where != devices.device(device):
+        classifier = copy.deepcopy(classifier).to(device)  # the cached one stays where it is
+        where = devices.device(device)
     feats, probs = [], []
     with no_grad():
         for start in range(0, len(x), _BATCH):

@@ -215,10 +215,8 @@ class Optimizer:
 def _copy_value(value):
     """A state entry for state_dict: arrays as host copies (wherever they live), numbers as they
     are."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if devices.is_device_array(value):
-        return devices.to_host(value)
+    if isinstance(value, np.ndarray) or devices.is_device_array(value):
+        return devices.host_copy(value)
     return copy.deepcopy(value)
 
 

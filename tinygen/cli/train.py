@@ -139,8 +139,10 @@ def run(args):
           f"{epochs} epochs, {_where_it_runs(device)}, writing to {out}"
           + (f"; resuming from {args.resume}" if args.resume else ""))
     # A GAN has no loss to watch fall: the same noise through G after every epoch shows progress.
-    grids = plot.epoch_grids(os.path.join(out, "epochs")) if recipe.adversarial else None
-    watch = model.sample_watcher(grids) if recipe.adversarial else None
+    grids = watch = None
+    if recipe.adversarial:
+        grids = plot.epoch_grids(os.path.join(out, "epochs"))
+        watch = model.sample_watcher(grids)
     extra = {"recipe": args.model, "tinygen": __version__, "run_format": RUN_FORMAT,
              "run": settings}
     if recipe.likelihood is not None:

@@ -228,7 +228,8 @@ class Module:
     def state_dict(self):
         """{dotted name: NumPy array (a copy, on the host)} of every parameter and buffer, PyTorch's
         names."""
-        return OrderedDict((key, _host_copy(value.data)) for key, value in self._state_tensors())
+        return OrderedDict((key, devices.host_copy(value.data))
+                           for key, value in self._state_tensors())
 
     def _state_tensors(self):
         """(dotted name, Tensor) for every parameter and buffer, module by module, as saved.
@@ -304,10 +305,6 @@ def parameter_dtype(module):
 
 def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
-
-
-def _host_copy(array):
-    return devices.to_host(array) if devices.is_device_array(array) else array.copy()
 
 
 def _as_tensor(value):
