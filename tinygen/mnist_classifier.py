@@ -123,15 +123,22 @@ def _unit_images(images, value_range, who):
     return ((x.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
 
 
+def classifier_on(device=None, classifier=None):
+    """classifier (default: the shipped one) on device: itself if it is there (or device is
+    None), else a copy moved there, so that the cached one stays where it is. Move it once and
+    pass it to several classify calls."""
+    classifier = classifier if classifier is not None else load_classifier()
+    if device is None or parameter_device(classifier) == devices.device(device):
+        return classifier
+    return copy.deepcopy(classifier).to(device)
+
+
 def _outputs(images, value_range, classifier, who, device=None):
     """(features (N, 128) float64, softmax probabilities (N, 10) float64), in batches, no graph;
     the network runs on device (default: where the classifier is, the CPU for the bundled one)."""
     x = _unit_images(images, value_range, who)
-    classifier = classifier if classifier is not None else load_classifier()
+    classifier = classifier_on(device, classifier)
     where = parameter_device(classifier)
-    if device is not None and where != devices.device(device):
-        classifier = copy.deepcopy(classifier).to(device)  # the cached one stays where it is
-        where = devices.device(device)
     feats, probs = [], []
     with no_grad():
         for start in range(0, len(x), _BATCH):

@@ -72,13 +72,14 @@ def run(args):
     n = len(fake)
     test = mnist_inputs("test", args.data, quick=False, pixels=np.asarray)  # uint8 (N, 28, 28)
     training = mnist_inputs("train", args.data, quick=False, pixels=np.asarray)
-    fake_features, fake_probs = mnist_classifier.classify(fake, device=device)
-    test_features, test_probs = mnist_classifier.classify(test, device=device)
+    classifier = mnist_classifier.classifier_on(device)  # moved to the device once, if need be
+    fake_features, fake_probs = mnist_classifier.classify(fake, classifier=classifier)
+    test_features, test_probs = mnist_classifier.classify(test, classifier=classifier)
     fid = mnist_classifier.fid_from_features(fake_features, test_features)
     # The floor: n training digits against the same test digits (real_floor's draw).
     picked = mnist_classifier.real_floor_draw(len(training), n)
     n_real = len(picked)
-    real_features, _ = mnist_classifier.classify(training[picked], device=device)
+    real_features, _ = mnist_classifier.classify(training[picked], classifier=classifier)
     floor = mnist_classifier.fid_from_features(real_features, test_features)
     mean, std = mnist_classifier.mnist_score_from_probs(fake_probs)
     real_mean, real_std = mnist_classifier.mnist_score_from_probs(test_probs)
