@@ -115,6 +115,17 @@ def test_linear_gradients_match_finite_differences_to_second_order(shape, rng):
     assert tg.gradgradcheck(lambda x, w, b: layer(x), inputs)
 
 
+def test_linear_weight_gradient_arrives_in_the_weights_layout(rng):
+    # Computed as g^T x (not as the transpose of x^T g): a C-contiguous array that Adam's fused
+    # update reads without a copy, and that .grad keeps without one. Used twice (a GAN's D on
+    # real and on fake images), the two gradients are summed before they reach .grad.
+    layer = nn.Linear(3, 2)
+    real, fake = (tg.tensor(rng.standard_normal((4, 3)), dtype="float32") for _ in range(2))
+    (layer(real).sum() + layer(fake).sum()).backward()
+    assert layer.weight.grad.data.flags.c_contiguous
+    assert layer.weight.grad.data.base is None
+
+
 def test_linear_wrong_feature_count_names_both_sizes():
     with pytest.raises(ValueError, match=r"has 4 features but weight \(2, 3\) expects 3"):
         nn.Linear(3, 2)(tg.zeros(5, 4))

@@ -66,10 +66,7 @@ def linear(x, weight, bias=None):
             f"linear: input shape {x.shape} has {x.shape[-1] if x.ndim else 0} features "
             f"but weight {weight.shape} expects {weight.shape[1]}"
         )
-    y = x @ weight.T
-    if bias is not None:
-        y = y + bias
-    return y
+    return ops.linear(x, weight, bias)
 
 
 def interpolate(x, scale_factor, mode="nearest"):

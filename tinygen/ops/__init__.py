@@ -21,6 +21,7 @@ from .elementwise import (  # noqa: F401
     tanh,
     where,
 )
+from .linear import linear  # noqa: F401
 from .matmul import matmul  # noqa: F401
 from .pool import avg_pool2d, upsample_nearest  # noqa: F401
 from .reduce import logsumexp, max, mean, min, sum, var  # noqa: F401
