@@ -214,3 +214,57 @@ def test_leaf_grads_are_writable_arrays_of_their_own():
     a.grad.data *= 2  # in place, as gradient clipping does
     np.testing.assert_array_equal(a.grad.data, [2.0, 2.0])
     np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+
+
+# ---- the graph is freed by backward unless retain_graph=True (PyTorch's rule) ----------------
+def test_a_second_backward_through_a_freed_graph_is_refused_with_a_hint():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        loss.backward()
+
+
+def test_retain_graph_keeps_the_graph_for_another_backward():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()  # d/dx sum x^2 = 2x, twice
+    np.testing.assert_allclose(x.grad.data, [4.0, 8.0])
+    (gx,) = tg.grad((x * x).sum(), x, retain_graph=True)
+    np.testing.assert_allclose(gx.data, [2.0, 4.0])
+
+
+def test_grad_frees_the_graph_unless_asked_and_create_graph_keeps_it():
+    x = tg.tensor([3.0], requires_grad=True)
+    y = x * x
+    tg.grad(y.sum(), x)
+    with pytest.raises(RuntimeError, match="second time"):
+        tg.grad(y.sum(), x)
+    z = x * x * x
+    (gz,) = tg.grad(z.sum(), x, create_graph=True)  # keeps the graph, as PyTorch does
+    (gz2,) = tg.grad(z.sum(), x)
+    np.testing.assert_allclose([gz.item(), gz2.item()], [27.0, 27.0])
+
+
+def test_backward_frees_activations_as_it_passes_them():
+    import weakref
+
+    x = tg.tensor(np.ones((4, 3)), requires_grad=True)
+    hidden = (x * 2).relu()
+    hidden_ref = weakref.ref(hidden)
+    loss = (hidden * 3).sum()
+    del hidden  # only the graph holds the activation now
+    assert hidden_ref() is not None
+    loss.backward(retain_graph=True)
+    assert hidden_ref() is not None  # kept for another backward
+    loss.backward()
+    assert hidden_ref() is None  # the Mul that held it forgot it
+    np.testing.assert_allclose(x.grad.data, np.full((4, 3), 12.0))
+
+
+def test_graph_dump_after_backward_says_the_graph_was_freed():
+    x = tg.tensor([1.0], requires_grad=True)
+    loss = (x * 2).sum()
+    loss.backward()
+    assert "freed by backward" in str(tg.graph(loss))

@@ -95,9 +95,24 @@ class Function:
         """The Tensor this op produced (alive while backward runs through it)."""
         return self._output_ref()
 
+    def release(self):
+        """Forget the inputs and whatever forward saved on self: a backward without
+        retain_graph calls this once the op's backward has run, as PyTorch frees a graph's saved
+        tensors, so that activations and saved arrays go as soon as the gradient has passed."""
+        self.__dict__.clear()
+        self.released = True
+
+    released = False  # True once release() has run: the op can no longer run its backward
+
     @property
     def name(self):
         return type(self).__name__
+
+
+GRAPH_FREED = (
+    "backward: trying to backward through the graph a second time: the first backward (or grad) "
+    "freed what the graph saved; pass retain_graph=True to the first one if you need the graph "
+    "again")
 
 
 def topological_order(roots):
@@ -117,6 +132,8 @@ def topological_order(roots):
             visited.add(id(node))
             stack.append((node, True))
             if node._ctx is not None:
+                if node._ctx.released:
+                    raise RuntimeError(GRAPH_FREED)
                 for parent in node._ctx.inputs:
                     if parent.requires_grad and id(parent) not in visited:
                         stack.append((parent, False))
@@ -152,13 +169,19 @@ def _as_grad_list(tensors, grad_tensors):
     return grads
 
 
-def run_backward(outputs, grad_outputs, create_graph=False, inputs=None):
+def run_backward(outputs, grad_outputs, create_graph=False, inputs=None, retain_graph=None):
     """Propagate gradients from `outputs` to the graph's tensors.
 
     With `inputs=None` (what `Tensor.backward` does) gradients are accumulated into `.grad` of
     leaves and of tensors that called `retain_grad()`. Otherwise nothing is written and the
     gradients of `inputs` are returned as a dict {id(tensor): Tensor}.
+
+    retain_graph (default: create_graph, as in PyTorch): keep the graph for another backward.
+    Without it each op is released as soon as its backward has run, and the list of nodes lets
+    go of each tensor as it is passed, so activations are freed during the backward, not after.
     """
+    if retain_graph is None:
+        retain_graph = create_graph
     grads = {}
     for out, g in zip(outputs, _as_grad_list(outputs, grad_outputs)):
         grads[id(out)] = grads[id(out)] + g if id(out) in grads else g
@@ -166,7 +189,9 @@ def run_backward(outputs, grad_outputs, create_graph=False, inputs=None):
     found = {}
 
     with enable_grad() if create_graph else no_grad():
-        for node in topological_order(outputs):
+        order = topological_order(outputs)
+        for position, node in enumerate(order):
+            order[position] = None  # the loop's own reference is the last one it holds
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
@@ -191,6 +216,9 @@ def run_backward(outputs, grad_outputs, create_graph=False, inputs=None):
                     g = g.astype(parent.dtype)  # float32 x op float64 y: x's gradient is float32
                 key = id(parent)
                 grads[key] = grads[key] + g if key in grads else g
+            grad = input_grads = g = None  # what this node passed on is in `grads` now
+            if not retain_graph:
+                node._ctx.release()
     return found
 
 
@@ -210,12 +238,14 @@ def _accumulate(tensor, grad, create_graph):
         tensor.grad = tensor.grad + grad
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
     """Gradients of `outputs` with respect to `inputs`, as a tuple (nothing goes into .grad).
 
     outputs: a Tensor or a sequence of Tensors; grad_outputs: matching Tensors ("vector" of the
     vector-Jacobian product), optional for scalar outputs. With create_graph=True the returned
-    gradients are themselves differentiable.
+    gradients are themselves differentiable. retain_graph=True keeps the graph for another
+    backward or grad (by default it is kept only with create_graph, as in PyTorch).
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single_input = isinstance(inputs, Tensor)
@@ -225,7 +255,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
-    found = run_backward(outputs, grad_outputs, create_graph=create_graph, inputs=inputs)
+    found = run_backward(outputs, grad_outputs, create_graph=create_graph, inputs=inputs,
+                         retain_graph=retain_graph)
     result = []
     for i, t in enumerate(inputs):
         g = found.get(id(t))

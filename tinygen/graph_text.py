@@ -47,6 +47,9 @@ def graph(tensor, max_depth=50):
         if depth >= max_depth:
             lines.append(f"{child_prefix}└── ... (deeper than max_depth={max_depth})")
             return
+        if t._ctx.released:
+            lines.append(f"{child_prefix}└── ... (freed by backward; retain_graph=True keeps it)")
+            return
         parents = t._ctx.inputs
         for i, parent in enumerate(parents):
             last = i == len(parents) - 1

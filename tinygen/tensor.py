@@ -194,14 +194,16 @@ class Tensor:
         return self.astype(float64)
 
     # ---- autograd ----------------------------------------------------------------------------
-    def backward(self, gradient=None, create_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
         gradient: d(loss)/d(self), needed when self is not a scalar. With create_graph=True the
-        gradients are themselves in the graph and can be differentiated again.
+        gradients are themselves in the graph and can be differentiated again. The graph is
+        freed as the backward runs through it (its ops forget their inputs and saved arrays),
+        unless retain_graph=True (the default is create_graph's value, as in PyTorch).
         """
         grads = None if gradient is None else [gradient]
-        autograd.run_backward([self], grads, create_graph=create_graph)
+        autograd.run_backward([self], grads, create_graph=create_graph, retain_graph=retain_graph)
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""

@@ -52,7 +52,7 @@ def jacobian_frobenius_sq(encode, x):
         unit = np.zeros(z.shape, dtype=z.dtype)
         unit[:, k] = 1
         # ||J||_F^2 = sum_k ||dz_k/dx||^2
-        (g,) = grad(z, x, grad_outputs=as_tensor(unit), allow_unused=True)
+        (g,) = grad(z, x, grad_outputs=as_tensor(unit), retain_graph=True, allow_unused=True)
         if g is not None:
             rows = g.data.reshape(x.shape[0], -1).astype(np.float64)
             total += np.sum(rows**2, axis=1)
