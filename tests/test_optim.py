@@ -156,6 +156,29 @@ def test_the_fused_adam_equals_numpys_in_float32_and_skips_arrays_it_cannot_walk
     np.testing.assert_allclose(transposed.data, p0.T - 1e-3, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("size", [1, 4096, 100_003])
+def test_the_fused_updates_give_the_same_bits_on_one_thread_and_in_parallel(size, monkeypatch):
+    """kernels/numba_optim.py runs small parameters on one thread and large ones in parallel
+    chunks (PARALLEL_MIN_SIZE): every element must get the same arithmetic either way."""
+    from tinygen.kernels import numba_optim
+
+    rng = np.random.default_rng(size)
+    p0, g, m0, v0 = (rng.standard_normal(size).astype(np.float32) for _ in range(4))
+    v0 = np.abs(v0)
+    results = {}
+    for threshold in (np.inf, 0):  # one thread; parallel chunks (several when size > 4096)
+        monkeypatch.setattr(numba_optim, "PARALLEL_MIN_SIZE", threshold)
+        p, m, v, averaged = p0.copy(), m0.copy(), v0.copy(), m0.copy()
+        numba_optim.adam_update(p, g, m, v, 0.5, 0.999, 1e-3, 0.3, 1e-8, 0.01)
+        numba_optim.ema_update(averaged, p0, 0.9)
+        results[threshold] = (p, m, v, averaged)
+    for one_thread, parallel in zip(results[np.inf], results[0]):
+        np.testing.assert_array_equal(parallel, one_thread)
+    m_expected = 0.5 * m0.astype(np.float64) + 0.5 * (g + 0.01 * p0.astype(np.float64))
+    np.testing.assert_allclose(results[0][1], m_expected, rtol=1e-6)  # every element was updated
+    np.testing.assert_allclose(results[0][3], 0.9 * m0 + 0.1 * p0, rtol=1e-5, atol=1e-6)
+
+
 def test_float32_parameters_keep_float32_and_match_the_float64_restatement():
     p = param(P0, dtype=tg.float32)
     opt = optim.Adam([p], lr=0.01, weight_decay=0.1)

@@ -285,8 +285,9 @@ class Adam(Optimizer):
         step_size = group["lr"] / (1 - beta1**t)
         adam_update = kernel("adam_update", p.data)  # one pass (kernels/numba_optim.py), or None
         if adam_update is not None and one_contiguous_layout(p.data, m, v):
-            # the same formula in one pass (kernels/numba_optim.py). A Linear layer's weight
-            # gradient arrives transposed (the backward of W.T): one copy puts it in order.
+            # the same formula in one pass (kernels/numba_optim.py). A gradient in another
+            # order (the backward of a transpose, say) is copied into C order first; the layers'
+            # gradients arrive in order (nn.Linear's included: ops/linear.py), uncopied.
             grad = np.ascontiguousarray(grad)
             adam_update(p.data, grad, m, v, beta1, beta2, step_size,
                               math.sqrt(1 - beta2**t), group["eps"], group["weight_decay"])
