@@ -11,6 +11,12 @@ while strict alternation of two different allocation patterns makes the C alloca
 back to the system and fault it in again on every step (about a thousand page faults per step
 here), which measures the allocator rather than either implementation.
 
+Second, the cost of one op itself: a chain of CHAIN_OPS small ops (x * 1.01, + 0.01, tanh,
+repeated) on a 4 x 4 float32 tensor, forward and backward, where the arithmetic is nothing and
+everything is the engine (building the graph, wrapping arrays, walking the graph back). Printed
+in microseconds per op, against the same chain in torch when it is installed (same run,
+alternating blocks): tinygen / torch per op.
+
     python bench/engine_overhead.py [--blocks 20] [--block-size 10] [--batch 128]
 """
 import argparse
@@ -21,7 +27,13 @@ import numpy as np
 
 import tinygen as tg
 
+try:
+    import torch
+except ImportError:
+    torch = None
+
 SIZES = [784, 400, 20, 400, 784]
+CHAIN_OPS = 300  # ops in the small-op chain: 100 rounds of mul, add, tanh
 
 
 def init_params(rng):
@@ -76,6 +88,47 @@ def tinygen_step(x, params):
     return loss.item(), [p.grad.data for p in params]
 
 
+def op_chain(x):
+    """CHAIN_OPS small ops and their backward; x is a tinygen or torch leaf. Returns x's grad."""
+    x.grad = None
+    y = x
+    for _ in range(CHAIN_OPS // 3):
+        y = (y * 1.01 + 0.01).tanh()
+    y.sum().backward()
+    return x.grad
+
+
+def time_alternating(steps, blocks, block_size):
+    """{name: median seconds per call}, calling each step block_size times per block in turn."""
+    times = {name: [] for name in steps}
+    for _ in range(blocks):
+        for name, step in steps.items():
+            for _ in range(block_size):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def per_op_overhead(blocks, block_size):
+    """Print tinygen's (and torch's) microseconds per op on the small-op chain."""
+    start = np.random.default_rng(1).standard_normal((4, 4)).astype(np.float32)
+    steps = {"tinygen": lambda: op_chain(tg.tensor(start, requires_grad=True))}
+    if torch is not None:
+        steps["torch"] = lambda: op_chain(torch.tensor(start, requires_grad=True))
+        g_tg, g_torch = steps["tinygen"]().data, steps["torch"]().numpy()
+        np.testing.assert_allclose(g_tg, g_torch, rtol=1e-4, atol=1e-6)  # same chain, same grad
+    median = time_alternating(steps, blocks, block_size)
+    print(f"chain of {CHAIN_OPS} small ops (mul, add, tanh) on a 4 x 4 float32 tensor, forward + "
+          f"backward, median of {blocks} x {block_size} chains")
+    for name, seconds in median.items():
+        print(f"  {name:14s}: {seconds / CHAIN_OPS * 1e6:8.2f} us per op")
+    if torch is not None:
+        print(f"  ratio tinygen / torch per op = {median['tinygen'] / median['torch']:.3f}")
+    else:
+        print("  torch not installed: no baseline")
+
+
 def main():
     quick = os.environ.get("TINYGEN_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -101,20 +154,13 @@ def main():
         "numpy": lambda: numpy_step(x, params),
         "tinygen": lambda: tinygen_step(tg_x, tg_params),
     }
-    times = {name: [] for name in steps}
-    for _ in range(args.blocks):
-        for name, step in steps.items():
-            for _ in range(args.block_size):
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-
-    median = {name: float(np.median(t)) for name, t in times.items()}
+    median = time_alternating(steps, args.blocks, args.block_size)
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, "
           f"forward + backward, median of {args.blocks} x {args.block_size} steps")
     print(f"  numpy by hand : {median['numpy'] * 1e3:8.2f} ms")
     print(f"  tinygen       : {median['tinygen'] * 1e3:8.2f} ms")
     print(f"  ratio tinygen / numpy = {median['tinygen'] / median['numpy']:.3f}  (target < 1.3)")
+    per_op_overhead(args.blocks, max(1, args.block_size // 2))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class Function:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        self.needs_input_grad = tuple([t.requires_grad for t in inputs])
         self._output_ref = None
 
     @classmethod
@@ -195,10 +195,11 @@ def run_backward(outputs, grad_outputs, create_graph=False, inputs=None, retain_
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
-            for hook in node._hooks.values():
-                new_grad = hook(grad)
-                if new_grad is not None:
-                    grad = new_grad
+            if node._hooks:
+                for hook in node._hooks.values():
+                    new_grad = hook(grad)
+                    if new_grad is not None:
+                        grad = new_grad
             if wanted is None:
                 if node._ctx is None or node._retains_grad:
                     _accumulate(node, grad, create_graph)
@@ -212,8 +213,8 @@ def run_backward(outputs, grad_outputs, create_graph=False, inputs=None, retain_
             for parent, g in zip(node._ctx.inputs, input_grads):
                 if g is None or not parent.requires_grad:
                     continue
-                if g.dtype != parent.dtype:
-                    g = g.astype(parent.dtype)  # float32 x op float64 y: x's gradient is float32
+                if g.data.dtype != parent.data.dtype:  # float32 x op float64 y: x's gradient
+                    g = g.astype(parent.dtype)  # is float32
                 key = id(parent)
                 grads[key] = grads[key] + g if key in grads else g
             grad = input_grads = g = None  # what this node passed on is in `grads` now

@@ -17,7 +17,7 @@ def as_tensor_pair(a, b):
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a, b
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    dtype = like.dtype if like is not None and np.issubdtype(like.dtype, np.floating) else None
+    dtype = like.dtype if like is not None and like.dtype.kind == "f" else None  # floating
     if not isinstance(a, Tensor):
         a = _constant(a, dtype, like)
     if not isinstance(b, Tensor):
@@ -31,6 +31,8 @@ def _constant(value, dtype, like):
     if like is not None and is_device_array(like.data) and np.ndim(value) == 0 \
             and not isinstance(value, np.ndarray):
         return Tensor._wrap(np.full((), value, dtype=dtype, like=like.data))
+    if dtype is not None and type(value) in (float, int):  # x * 1.01: the common case, made
+        return Tensor._wrap(np.array(value, dtype=dtype))  # directly (what tensor() gives)
     return Tensor(value, dtype=dtype)
 
 
@@ -55,7 +57,9 @@ class Add(Function):
     def backward(self, grad):
         a, b = self.inputs
         # d(a + b)/da = 1, d(a + b)/db = 1
-        return sum_to_shape(grad, a.shape), sum_to_shape(grad, b.shape)
+        grad_a = sum_to_shape(grad, a.shape) if self.needs_input_grad[0] else None
+        grad_b = sum_to_shape(grad, b.shape) if self.needs_input_grad[1] else None
+        return grad_a, grad_b
 
 
 class Sub(Function):
