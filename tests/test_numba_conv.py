@@ -310,3 +310,49 @@ def test_importing_tinygen_compiles_no_numba_kernel(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "compiled {}" in result.stdout, result.stdout
     assert list(cache.rglob("*.nbi")) == [], "import wrote numba cache files"
+
+
+# ---- window matrices given back after the backward, reused by the next forward ---------------
+def _conv_step(x_data, layer, retain_graph=False):
+    """A forward and backward of an nn.Conv2d under the numba backend -> (x grad, weight grad)."""
+    import tinygen as tg
+
+    x = tg.tensor(x_data, requires_grad=True)
+    with tg.backend.use("numba"):
+        y = layer(x)
+        (y * y).sum().backward(retain_graph=retain_graph)
+    grads = (x.grad.data.copy(), layer.weight.grad.data.copy())
+    layer.zero_grad()
+    return grads
+
+
+def test_a_backward_gives_the_window_matrix_back_and_the_next_forward_reuses_it(monkeypatch):
+    from tinygen import nn
+
+    monkeypatch.setattr(numba_conv, "_returned_windows", [])
+    rng = np.random.default_rng(0)
+    layer = nn.Conv2d(16, 6, 3, stride=2, padding=1)  # a window row of 144: numba's windows
+    x = rng.standard_normal((2, 16, 9, 9)).astype(np.float32)
+    first = _conv_step(x, layer)
+    assert len(numba_conv._returned_windows) == 1  # given back once its gradient was computed
+    returned = numba_conv._returned_windows[0]
+    returned[...] = np.nan  # stale values must not leak into the next forward
+    second = _conv_step(x, layer)
+    assert len(numba_conv._returned_windows) == 1 and numba_conv._returned_windows[0] is returned
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    _conv_step(x, layer, retain_graph=True)  # the graph may run again: its windows stay with it
+    assert numba_conv._returned_windows == []
+
+
+def test_windows_are_given_back_only_up_to_the_limit_and_cleared_with_the_workspace(monkeypatch):
+    monkeypatch.setattr(numba_conv, "_returned_windows", [])
+    monkeypatch.setattr(numba_conv, "RETURNED_WINDOWS_LIMIT_BYTES", 1000)
+    numba_conv.give_back_windows(np.empty(100, np.float32))  # 400 bytes
+    numba_conv.give_back_windows(np.empty(100, np.float32))  # 800
+    numba_conv.give_back_windows(np.empty(100, np.float32))  # would be 1200: dropped
+    assert len(numba_conv._returned_windows) == 2
+    taken = numba_conv._fresh_windows((10, 10), np.float32)  # another shape: a new array
+    assert all(taken is not kept for kept in numba_conv._returned_windows)
+    numba_conv.clear_workspace()
+    assert numba_conv._returned_windows == []

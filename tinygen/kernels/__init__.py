@@ -50,6 +50,9 @@ class WindowKernels(Protocol):
     def conv2d_grad_weight_from_windows(self, windows, gy, w_shape):
         """dL/dw from the forward's windows and dL/dy."""
 
+    def give_back_windows(self, windows):
+        """Optional too: take back windows no one will read again, for a later forward."""
+
 
 class FusedKernels(Protocol):
     """Optional: one-pass batch norm and leaky relu (see tinygen/ops/fused.py)."""

@@ -65,7 +65,16 @@ class Conv2d(Function):
         y, windows = keeping_windows(x, w, stride, padding)
         if windows is not None:  # None: a thin layer, which the backend ran without windows
             self.saved_windows = (kernel("conv2d_grad_weight_from_windows", x), windows)
+            self.give_back_windows = kernel("give_back_windows", x)  # optional, with the two
         return y
+
+    def release(self):
+        """After the backward: the window matrix goes back to the backend, which hands it to
+        the next forward of the same size instead of allocating a new one."""
+        saved, give_back = self.saved_windows, getattr(self, "give_back_windows", None)
+        super().release()
+        if saved is not None and give_back is not None:
+            give_back(saved[1])
 
     def backward(self, grad):
         x, w = self.inputs
