@@ -37,6 +37,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -401,7 +402,14 @@ if numba_kernels is not None:
 # memory held from forward to backward, about $k_H k_W / s^2$ times the size of $x$ (4 times for
 # that layer), so a matrix larger than `SAVED_WINDOWS_LIMIT_BYTES` (64 MB) is not kept.
 #
-# ### Thin layers go to NumPy
+# A kept matrix is an array of its own, so each step would pay the page faults again. Once the
+# backward has run through the op it is dead: a backward frees the graph behind it (see "The
+# step around the kernels" below), and at that moment the op gives its matrix back to the
+# backend (`numba_conv.give_back_windows`), whose next forward of the same size takes it
+# instead of a fresh array. Measured in one process, alternating blocks of DCGAN steps with the
+# give-back on and off: 0.91 of the time at batch 64, 0.90 at batch 256.
+#
+# ### Thin layers get loops of their own
 #
 # Not every layer gains. The DCGAN's first layer, `Conv2d(1, 64, 4, 2, 1)`, has one input
 # channel: a window row is 16 floats, four runs of 4. The product is cheap with so few columns,
@@ -417,10 +425,22 @@ if numba_kernels is not None:
 # | channels-last / numpy time | 1.63 | 1.46 | 1.12 | 0.91 | 0.72 | 0.64 |
 #
 # The two cross between $C = 4$ and $C = 8$, hence the rule `numba_conv.THIN_WINDOW = 128`: a
-# layer with $C k_H k_W < 128$ runs NumPy's kernels. In the DCGAN those are the first and the
-# last layer; the last, `ConvTranspose2d(64, 1, 4, 2, 1)`, is the input gradient of a
-# convolution whose input has one channel. The four layers as the kernels see them (a transposed
-# convolution as the convolution it is the gradient of), at batch 64:
+# layer with $C k_H k_W < 128$ is thin. In the DCGAN those are the first and the last layer; the
+# last, `ConvTranspose2d(64, 1, 4, 2, 1)`, is the input gradient of a convolution whose input
+# has one channel.
+#
+# NumPy's im2col has a cost of its own, though: its product leaves the output channel-first,
+# $(O, N \cdot OH \cdot OW)$, and a strided copy puts it in NCHW order, which in the DCGAN step
+# took longer than the product. So thin layers run direct loops (`tinygen/kernels/numba_thin.py`),
+# one task per image: the image's windows as a small $(C k_H k_W) \times (OH \cdot OW)$ matrix
+# that stays in the cache, then each output plane $y[b, o, :] = \sum_k W[o, k]\,
+# \text{cols}_b[k, :]$ written in place, a loop along a row of contiguous pixels that LLVM
+# vectorises. The input gradient is the mirror image (rows of $\text{cols}_b$ from the planes
+# of $g$, then added back onto the image). On the first layer at batch 64 the forward took 0.57
+# ms against NumPy's 0.85, the input gradient 0.78 against 1.12. The weight gradient stays with
+# NumPy: two loops written for it took 2.3-2.6 ms per call inside the step, against about 0.7.
+# The four layers as the kernels see them (a transposed convolution as the convolution it is
+# the gradient of), at batch 64:
 
 # %%
 dcgan_convolutions = {  # name: (x shape, w shape) of the underlying convolution, 4x4, stride 2
@@ -439,7 +459,7 @@ if numba_kernels is not None:
         out_pixels = n * (h // 2) * (h // 2)  # stride 2, padding 1, 4x4: OH = H / 2
         thin = window_width < numba_kernels.THIN_WINDOW
         size = f"{out_pixels} x {window_width}, {out_pixels * window_width * 4 / 1e6:.1f} MB"
-        print(f"{name:>28} {window_width:8d}  {'numpy' if thin else 'channels-last':>13}  "
+        print(f"{name:>28} {window_width:8d}  {'thin loops' if thin else 'channels-last':>13}  "
               f"{size:>24}")
 
 # %% [markdown]
@@ -514,6 +534,71 @@ if numba_kernels is not None:
                   for a in (bn_x, bn_gamma, bn_beta)]
         print("gradgradcheck of batch norm + leaky relu on numba:",
               tg.gradgradcheck(batch_norm_leaky, leaves, max_elements=pick(30, 8)))
+
+# %% [markdown]
+# ## The step around the kernels
+#
+# With the kernels in place, a profile of a whole DCGAN training step (`python
+# bench/profile_step.py`, cProfile, ms per step) showed time and memory going to the engine
+# around them. Four things were fixed, each measured alone:
+#
+# * **A backward frees the graph as it goes.** Every op keeps its inputs for its backward, and
+#   the inputs keep their arrays, so a graph holds every activation of the forward. The loss
+#   kept the graph alive after `backward()` too, into the next model's forward (the GAN's D step
+#   held its graph during the G step). PyTorch frees what a graph saved once the backward has
+#   passed, and so does tinygen now: right after an op's backward has run, the op forgets its
+#   inputs and whatever it saved (`Function.release`), and the engine's list of nodes lets go of
+#   each tensor as it passes it, so activations die during the backward, not after the step.
+#   Running backward twice through one graph then needs `retain_graph=True` on the first call,
+#   as in PyTorch (it is the default with `create_graph=True`). Peak memory of the DCGAN step
+#   (`bench/dcgan_memory.py`): 299 MB -> 169 MB at batch 64, 984 -> 448 MB at batch 256 (torch:
+#   126 and 310).
+# * **A gradient's layout matters.** `Linear` computed $x W^\top$ as three ops: a transpose, a
+#   product and an add. The transpose's backward hands $W$ the transpose of $(x^\top g)$: a strided
+#   view, which `.grad` copied into order, and again Adam, whose one-pass kernel walks C-ordered
+#   arrays. On the InfoGAN-sized DCGAN (two $1024 \times 6272$ weights) those copies were 120 ms
+#   of a 680 ms step. As one op (`tinygen/ops/linear.py`) the bias goes into the product in
+#   place and $\partial L/\partial W = g^\top x$ is computed in $W$'s own layout.
+# * **One thread can beat two.** Adam's one-pass kernel ran in parallel over every parameter.
+#   On two cores a parallel loop right after a BLAS product waits for BLAS's threads, which spin
+#   for a while after each product; the VAE's Adam step took 1.9 ms in parallel and 1.1 ms on one
+#   thread. Parameters under a million elements now take one thread; larger ones are split into
+#   parallel chunks. On the way, the kernel itself got 4x faster on one thread: Numba's default
+#   division checks for a zero divisor (to raise Python's `ZeroDivisionError`), and that branch
+#   kept LLVM from vectorising the loop; `error_model="numpy"` (a division by zero gives inf, as
+#   in NumPy) took it from 6.1 to 1.5 ns per element.
+# * **Less Python per op.** `bench/engine_overhead.py` times a chain of 300 tiny ops (multiply,
+#   add, tanh on a $4 \times 4$ tensor) where the arithmetic is nothing: 25.0 microseconds per op
+#   against torch's 9.0. The profile showed `Add`'s backward summing the gradient of a constant
+#   (the `0.01` of `x + 0.01`) that needs none, and each number beside a tensor going through
+#   the full `tensor()` constructor; without them, 13.1 microseconds per op.
+#
+# Two things the profile pointed at were not changed. Activations stay NCHW between layers:
+# storing them channels-last (as PyTorch's `channels_last` memory format does) would spare the
+# conversions at each convolution, about 6 ms of a 145 ms step at batch 64. And a weight
+# gradient summed by direct loops for the thin layers lost to NumPy's product (above).
+#
+# Watch the first point happen: a weak reference to an activation lives as long as the graph
+# needs it, and no longer.
+
+# %%
+layer = nn.Linear(3, 2)
+inputs = tg.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+hidden = F.relu(layer(inputs))
+hidden_alive = weakref.ref(hidden)
+loss = (hidden * hidden).sum()
+del hidden  # only the graph holds the activation now
+print("after the forward:              activation alive?", hidden_alive() is not None)
+loss.backward(retain_graph=True)
+print("after backward(retain_graph):   activation alive?", hidden_alive() is not None)
+loss.backward()
+print("after a plain backward:         activation alive?", hidden_alive() is not None)
+try:
+    loss.backward()
+except RuntimeError as error:
+    print("a third backward:", error)
+print("Linear's weight gradient in the weight's own layout (C-contiguous):",
+      layer.weight.grad.numpy().flags.c_contiguous)
 
 # %% [markdown]
 # ## CUDA: a tiled implicit GEMM

@@ -39,6 +39,25 @@ def test_bench_script_runs_in_quick_mode(script):
     assert "ratio" in result.stdout
 
 
+def _quick(script):
+    env = dict(os.environ, TINYGEN_QUICK="1")
+    return subprocess.run([sys.executable, str(BENCH / script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_numba_and_numpy_backends_train_a_dcgan_to_the_same_parameters():
+    # issue 25's correctness target, 5 steps; float64, where only the order of sums differs
+    result = _quick("backends_same_numbers.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "float64: numba vs numpy" in result.stdout and ": ok (bound" in result.stdout
+
+
+def test_the_step_profile_runs_in_quick_mode():
+    result = _quick("profile_step.py")
+    assert result.returncode == 0, result.stderr
+    assert "by tottime" in result.stdout and "by cumtime" in result.stdout
+
+
 def test_torch_recipe_screen_runs_in_quick_mode_with_its_classifier_check():
     pytest.importorskip("torch")
     env = dict(os.environ, TINYGEN_QUICK="1")
