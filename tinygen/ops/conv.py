@@ -9,6 +9,8 @@ with these ops (never with raw arrays) makes conv gradients differentiable to an
 """
 from collections import namedtuple
 
+import numpy as np
+
 from ..autograd import Function, is_grad_enabled
 from ..backend import kernel
 from ..kernels.sizes import output_size
@@ -53,20 +55,37 @@ def _window_bytes(x, w, stride, padding):
     return n * oh * ow * c * kh * kw * x.itemsize
 
 
+def _plus_bias(y, bias):
+    """y + bias[c] for a fresh (N, C, H, W) output y of a kernel: added in place (no second
+    array, no second pass to allocate), unless the bias's dtype would change y's."""
+    if bias is None:
+        return y
+    per_channel = bias.reshape(1, -1, 1, 1)
+    if np.result_type(y, bias) != y.dtype:  # a float64 bias on float32 data, as y + b gives
+        return y + per_channel
+    y += per_channel
+    return y
+
+
+def _bias_gradient(grad):
+    """dL/db of y = ... + b[c]: the gradient summed over the images and the pixels."""
+    return grad.sum(axis=(0, 2, 3))
+
+
 class Conv2d(Function):
-    def forward(self, x, w, stride, padding):
+    def forward(self, x, w, bias=None, *, stride, padding):
         self.stride, self.padding = stride, padding
         self.saved_windows = None  # or (the kernel that uses them, window matrix of x)
         keeping_windows = kernel("conv2d_keeping_windows", x)  # optional: numba has it
         keeps = (keeping_windows is not None and is_grad_enabled() and self.needs_input_grad[1]
                  and _window_bytes(x, w, stride, padding) <= SAVED_WINDOWS_LIMIT_BYTES)
         if not keeps:
-            return kernel("conv2d", x)(x, w, stride, padding)
+            return _plus_bias(kernel("conv2d", x)(x, w, stride, padding), bias)
         y, windows = keeping_windows(x, w, stride, padding)
         if windows is not None:  # None: a thin layer, which the backend ran without windows
             self.saved_windows = (kernel("conv2d_grad_weight_from_windows", x), windows)
             self.give_back_windows = kernel("give_back_windows", x)  # optional, with the two
-        return y
+        return _plus_bias(y, bias)
 
     def release(self):
         """After the backward: the window matrix goes back to the backend, which hands it to
@@ -77,36 +96,42 @@ class Conv2d(Function):
             give_back(saved[1])
 
     def backward(self, grad):
-        x, w = self.inputs
-        # y = conv(x, w):  dL/dx = conv_grad_input(dL/dy, w),  dL/dw = conv_grad_weight(x, dL/dy)
-        grad_x = grad_w = None
+        x, w = self.inputs[:2]
+        # y = conv(x, w) + b:  dL/dx = conv_grad_input(dL/dy, w),  dL/dw = conv_grad_weight(x,
+        # dL/dy),  dL/db = dL/dy summed over images and pixels
+        grad_x = grad_w = grad_b = None
         if self.needs_input_grad[0]:
             grad_x = ConvGradInput.apply(grad, w, x_shape=x.shape, stride=self.stride,
                                          padding=self.padding)
         if self.needs_input_grad[1]:
             grad_w = ConvGradWeight.apply(x, grad, w_shape=w.shape, stride=self.stride,
                                           padding=self.padding, saved_windows=self.saved_windows)
-        return grad_x, grad_w
+        if len(self.inputs) == 3 and self.needs_input_grad[2]:
+            grad_b = _bias_gradient(grad)
+        return grad_x, grad_w, grad_b
 
 
 class ConvGradInput(Function):
-    """out = conv_grad_input(g, w): the transposed convolution of g (shape of y) into x_shape."""
+    """out = conv_grad_input(g, w) (+ b): the transposed convolution of g (shape of y) into
+    x_shape; the bias, per output channel, only when it is a layer's forward."""
 
-    def forward(self, g, w, x_shape, stride, padding):
+    def forward(self, g, w, bias=None, *, x_shape, stride, padding):
         self.stride, self.padding = stride, padding
-        return kernel("conv2d_grad_input", g)(g, w, x_shape, stride, padding)
+        return _plus_bias(kernel("conv2d_grad_input", g)(g, w, x_shape, stride, padding), bias)
 
     def backward(self, grad):
-        g, w = self.inputs
+        g, w = self.inputs[:2]
         # L = sum grad * out is bilinear in (g, w):  dL/dg = conv(grad, w),
-        # dL/dw = conv_grad_weight(grad, g)
-        grad_g = grad_w = None
+        # dL/dw = conv_grad_weight(grad, g);  dL/db = grad summed over images and pixels
+        grad_g = grad_w = grad_b = None
         if self.needs_input_grad[0]:
             grad_g = Conv2d.apply(grad, w, stride=self.stride, padding=self.padding)
         if self.needs_input_grad[1]:
             grad_w = ConvGradWeight.apply(grad, g, w_shape=w.shape, stride=self.stride,
                                           padding=self.padding)
-        return grad_g, grad_w
+        if len(self.inputs) == 3 and self.needs_input_grad[2]:
+            grad_b = _bias_gradient(grad)
+        return grad_g, grad_w, grad_b
 
 
 class ConvGradWeight(Function):
@@ -144,12 +169,13 @@ def _check_kernel(weight, op_name):
         raise ValueError(f"{op_name}: weight has an empty dimension, shape {weight.shape}")
 
 
-def _add_bias(y, bias, channels, op_name):
+def _with_bias(inputs, bias, channels, op_name):
+    """The op's inputs, with the bias (checked) when there is one."""
     if bias is None:
-        return y
+        return inputs
     if bias.shape != (channels,):
         raise ValueError(f"{op_name}: bias must have shape ({channels},), got {bias.shape}")
-    return y + bias.reshape(1, channels, 1, 1)
+    return inputs + (bias,)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -174,8 +200,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
             f"{op}: kernel {weight.shape[2:]} is larger than the padded input {padded} "
             f"(input shape {x.shape}, padding {padding})"
         )
-    y = Conv2d.apply(x, weight, stride=stride, padding=padding)
-    return _add_bias(y, bias, weight.shape[0], op)
+    inputs = _with_bias((x, weight), bias, weight.shape[0], op)
+    return Conv2d.apply(*inputs, stride=stride, padding=padding)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
@@ -203,5 +229,5 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         )
     out_shape = (x.shape[0], weight.shape[1], out_h, out_w)
     # The transposed convolution is the input-gradient of the convolution that maps out_shape to x.
-    y = ConvGradInput.apply(x, weight, x_shape=out_shape, stride=stride, padding=padding)
-    return _add_bias(y, bias, weight.shape[1], op)
+    inputs = _with_bias((x, weight), bias, weight.shape[1], op)
+    return ConvGradInput.apply(*inputs, x_shape=out_shape, stride=stride, padding=padding)
