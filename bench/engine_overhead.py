@@ -21,9 +21,9 @@ alternating blocks): tinygen / torch per op.
 """
 import argparse
 import os
-import time
 
 import numpy as np
+from machine import interleaved_medians
 
 import tinygen as tg
 
@@ -98,18 +98,6 @@ def op_chain(x):
     return x.grad
 
 
-def time_alternating(steps, blocks, block_size):
-    """{name: median seconds per call}, calling each step block_size times per block in turn."""
-    times = {name: [] for name in steps}
-    for _ in range(blocks):
-        for name, step in steps.items():
-            for _ in range(block_size):
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def per_op_overhead(blocks, block_size):
     """Print tinygen's (and torch's) microseconds per op on the small-op chain."""
     start = np.random.default_rng(1).standard_normal((4, 4)).astype(np.float32)
@@ -118,7 +106,7 @@ def per_op_overhead(blocks, block_size):
         steps["torch"] = lambda: op_chain(torch.tensor(start, requires_grad=True))
         g_tg, g_torch = steps["tinygen"]().data, steps["torch"]().numpy()
         np.testing.assert_allclose(g_tg, g_torch, rtol=1e-4, atol=1e-6)  # same chain, same grad
-    median = time_alternating(steps, blocks, block_size)
+    median = interleaved_medians(steps, blocks, block_size)
     print(f"chain of {CHAIN_OPS} small ops (mul, add, tanh) on a 4 x 4 float32 tensor, forward + "
           f"backward, median of {blocks} x {block_size} chains")
     for name, seconds in median.items():
@@ -154,7 +142,7 @@ def main():
         "numpy": lambda: numpy_step(x, params),
         "tinygen": lambda: tinygen_step(tg_x, tg_params),
     }
-    median = time_alternating(steps, args.blocks, args.block_size)
+    median = interleaved_medians(steps, args.blocks, args.block_size)
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, "
           f"forward + backward, median of {args.blocks} x {args.block_size} steps")
     print(f"  numpy by hand : {median['numpy'] * 1e3:8.2f} ms")
