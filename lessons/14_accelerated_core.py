@@ -540,7 +540,7 @@ if numba_kernels is not None:
 #
 # With the kernels in place, a profile of a whole DCGAN training step (`python
 # bench/profile_step.py`, cProfile, ms per step) showed time and memory going to the engine
-# around them. Four things were fixed, each measured alone:
+# around them. Five things were fixed, each measured alone:
 #
 # * **A backward frees the graph as it goes.** Every op keeps its inputs for its backward, and
 #   the inputs keep their arrays, so a graph holds every activation of the forward. The loss
@@ -572,6 +572,12 @@ if numba_kernels is not None:
 #   against torch's 9.0. The profile showed `Add`'s backward summing the gradient of a constant
 #   (the `0.01` of `x + 0.01`) that needs none, and each number beside a tensor going through
 #   the full `tensor()` constructor; without them, 13.1 microseconds per op.
+# * **A vectorised log instead of log1p.** Softplus, $\log(1 + e^a) = \max(a, 0) + \log(1 +
+#   e^{-|a|})$, is the core of binary cross-entropy with logits, and NumPy's `log1p` has no
+#   vectorised loop: the VAE's loss spent 1.4 ms of a 9 ms step in it. For $t \in [0, 1]$,
+#   $\log(1 + t) = \log(u)\, t / (u - 1)$ with $u = 1 + t$ as rounded (Goldberg 1991): the
+#   rounding error of $u$ appears in $\log u$ and in $u - 1$ alike and cancels, so the result is
+#   within a few ulps of `log1p`, from NumPy's vectorised `log`, three times faster.
 #
 # Two things the profile pointed at were not changed. Activations stay NCHW between layers:
 # storing them channels-last (as PyTorch's `channels_last` memory format does) would spare the
