@@ -409,7 +409,7 @@ if numba_kernels is not None:
 # instead of a fresh array. Measured in one process, alternating blocks of DCGAN steps with the
 # give-back on and off: 0.91 of the time at batch 64, 0.90 at batch 256.
 #
-# ### Thin layers get loops of their own
+# ### Thin layers go to NumPy
 #
 # Not every layer gains. The DCGAN's first layer, `Conv2d(1, 64, 4, 2, 1)`, has one input
 # channel: a window row is 16 floats, four runs of 4. The product is cheap with so few columns,
@@ -425,22 +425,21 @@ if numba_kernels is not None:
 # | channels-last / numpy time | 1.63 | 1.46 | 1.12 | 0.91 | 0.72 | 0.64 |
 #
 # The two cross between $C = 4$ and $C = 8$, hence the rule `numba_conv.THIN_WINDOW = 128`: a
-# layer with $C k_H k_W < 128$ is thin. In the DCGAN those are the first and the last layer; the
-# last, `ConvTranspose2d(64, 1, 4, 2, 1)`, is the input gradient of a convolution whose input
-# has one channel.
+# layer with $C k_H k_W < 128$ runs NumPy's kernels. In the DCGAN those are the first and the
+# last layer; the last, `ConvTranspose2d(64, 1, 4, 2, 1)`, is the input gradient of a
+# convolution whose input has one channel.
 #
-# NumPy's im2col has a cost of its own, though: its product leaves the output channel-first,
-# $(O, N \cdot OH \cdot OW)$, and a strided copy puts it in NCHW order, which in the DCGAN step
-# took longer than the product. So thin layers run direct loops (`tinygen/kernels/numba_thin.py`),
-# one task per image: the image's windows as a small $(C k_H k_W) \times (OH \cdot OW)$ matrix
-# that stays in the cache, then each output plane $y[b, o, :] = \sum_k W[o, k]\,
-# \text{cols}_b[k, :]$ written in place, a loop along a row of contiguous pixels that LLVM
-# vectorises. The input gradient is the mirror image (rows of $\text{cols}_b$ from the planes
-# of $g$, then added back onto the image). On the first layer at batch 64 the forward took 0.57
-# ms against NumPy's 0.85, the input gradient 0.78 against 1.12. The weight gradient stays with
-# NumPy: two loops written for it took 2.3-2.6 ms per call inside the step, against about 0.7.
-# The four layers as the kernels see them (a transposed convolution as the convolution it is
-# the gradient of), at batch 64:
+# Could numba do better on them with loops of their own? NumPy's product leaves the output
+# channel-first, $(O, N \cdot OH \cdot OW)$, and a strided copy puts it in NCHW order, which a
+# profile of the step showed as the thin layers' largest cost. Direct loops were written and
+# measured: one task per image, its windows as a small matrix in the cache, each output plane
+# written in place. Alone on the first layer they beat NumPy's kernels in one run (forward 0.57
+# against 0.85 ms), tied in another (`bench/conv_thin.py`: 1.00-1.04 of NumPy's time), lost from
+# two input channels on (their inner work grows with $C k_H k_W$, BLAS's does not), and switched
+# on and off between blocks of training steps they changed the step's time by less than the
+# machine's noise (0.96 to 1.07). So they were not kept: a speed-up is what a measurement of the
+# whole step shows, not what a profile suggests. The four layers as the kernels see them (a
+# transposed convolution as the convolution it is the gradient of), at batch 64:
 
 # %%
 dcgan_convolutions = {  # name: (x shape, w shape) of the underlying convolution, 4x4, stride 2
@@ -459,7 +458,7 @@ if numba_kernels is not None:
         out_pixels = n * (h // 2) * (h // 2)  # stride 2, padding 1, 4x4: OH = H / 2
         thin = window_width < numba_kernels.THIN_WINDOW
         size = f"{out_pixels} x {window_width}, {out_pixels * window_width * 4 / 1e6:.1f} MB"
-        print(f"{name:>28} {window_width:8d}  {'thin loops' if thin else 'channels-last':>13}  "
+        print(f"{name:>28} {window_width:8d}  {'numpy' if thin else 'channels-last':>13}  "
               f"{size:>24}")
 
 # %% [markdown]
@@ -581,8 +580,8 @@ if numba_kernels is not None:
 #
 # Two things the profile pointed at were not changed. Activations stay NCHW between layers:
 # storing them channels-last (as PyTorch's `channels_last` memory format does) would spare the
-# conversions at each convolution, about 6 ms of a 145 ms step at batch 64. And a weight
-# gradient summed by direct loops for the thin layers lost to NumPy's product (above).
+# conversions at each convolution, about 6 ms of a 145 ms step at batch 64. And the thin
+# layers keep NumPy's kernels (above).
 #
 # Watch the first point happen: a weak reference to an activation lives as long as the graph
 # needs it, and no longer.

@@ -2,8 +2,7 @@
 (tinygen/kernels/numpy_conv.py), on each of numba's two paths:
 
 - "channels_last": the channels-last window matrices, forced with THIN_WINDOW = 0;
-- "thin": the kernels for short window rows (numba_thin.py's loops, NumPy's weight gradient),
-  forced with a huge THIN_WINDOW;
+- "thin": the NumPy fallback for short window rows, forced with a huge THIN_WINDOW;
 - "default": THIN_WINDOW as shipped (some cases on either side of it, one exactly at it).
 
 Checked: a grid of strides, paddings, odd and non-square sizes, kernels 1x1 / 3x3 / 4x4 / 2x3,
@@ -19,7 +18,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tinygen.kernels import numba_conv, numba_thin, numpy_conv
+from tinygen.kernels import numba_conv, numpy_conv
 
 PATHS = {"channels_last": 0, "thin": 10**9, "default": None}
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -95,15 +94,13 @@ def test_numba_kernels_equal_numpy_conv_on_each_path(path, case, dtype):
 
 
 @pytest.mark.parametrize("path", ["channels_last", "thin"], indirect=True)
-def test_thin_window_rule_picks_the_thin_kernels_only_below_the_threshold(path, monkeypatch):
+def test_thin_window_rule_picks_the_numpy_kernels_only_below_the_threshold(path, monkeypatch):
     case = CASES[1]
     x, w, gy = _arrays(case, np.float64)
     calls = []
-    thin_kernels = {"conv2d": numba_thin, "conv2d_grad_input": numba_thin,
-                    "conv2d_grad_weight": numpy_conv}  # see numba_thin.py's docstring
-    for name, module in thin_kernels.items():
-        original = getattr(module, name)
-        monkeypatch.setattr(module, name,
+    for name in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight"):
+        original = getattr(numpy_conv, name)
+        monkeypatch.setattr(numpy_conv, name,
                             lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
     _three_kernels(numba_conv, x, w, gy, case[2], case[3])
     assert calls == ([] if path == "channels_last"

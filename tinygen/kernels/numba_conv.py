@@ -43,7 +43,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
 from ..threads import numba_thread_count  # noqa: E402
-from . import numba_thin, numpy_conv  # noqa: E402  (after the threading layer is chosen)
+from . import numpy_conv  # noqa: E402  (after the threading layer is chosen)
 from .sizes import output_size  # noqa: E402
 
 # OMP_NUM_THREADS caps numba's threads too, unless NUMBA_NUM_THREADS says otherwise (threads.py).
@@ -53,10 +53,10 @@ if numba_thread_count(numba.config.NUMBA_NUM_THREADS) < numba.config.NUMBA_NUM_T
     numba.set_num_threads(numba_thread_count(numba.config.NUMBA_NUM_THREADS))
 
 # Layers whose window row is short (C*kH*kW below this: one input channel and a 4x4 kernel, as in
-# the DCGAN's first and last layers) run the direct loops of numba_thin.py (the weight gradient:
-# NumPy's kernel, as that file explains). With so few columns
-# the product is cheap and the time is all data movement, where row-by-row channels-last copies
-# of kW*C floats lose (bench/conv_thin.py measured the crossing point; see ARCHITECTURE.md).
+# the DCGAN's first and last layers) run NumPy's channel-first kernels. With so few columns the
+# product is cheap and the time is all data movement, where NumPy's kH*kW whole-batch strided
+# copies beat row-by-row channels-last copies of kW*C floats (bench/conv_thin.py measured the
+# crossing point; see ARCHITECTURE.md, which also tells of direct loops tried for them).
 THIN_WINDOW = 128
 
 
@@ -238,7 +238,7 @@ def conv2d(x, w, stride, padding):
     """y = x * w.  x (N, C, H, W), w (O, C, kH, kW) -> y (N, O, OH, OW)."""
     o, c, kh, kw = w.shape
     if c * kh * kw < THIN_WINDOW:
-        return numba_thin.conv2d(x, w, stride, padding)
+        return numpy_conv.conv2d(x, w, stride, padding)
     cols = _window_matrix(x, (kh, kw), stride, padding)  # (N*OH*OW, kH*kW*C)
     return _conv2d_from_windows(cols, w, x.shape, stride, padding)
 
@@ -256,11 +256,10 @@ def conv2d_keeping_windows(x, w, stride, padding):
     """conv2d, and its window matrix for conv2d_grad_weight_from_windows: -> y, cols.
 
     cols is an array of the caller's own (N*OH*OW x kH*kW*C values), or None for a thin layer
-    (numba_thin.py's loops run those, and keep no windows). Saving it spares the weight
-    gradient one pass over x."""
+    (NumPy's kernels run those). Saving it spares the weight gradient one pass over x."""
     c, kh, kw = w.shape[1:]
     if c * kh * kw < THIN_WINDOW:
-        return numba_thin.conv2d(x, w, stride, padding), None
+        return numpy_conv.conv2d(x, w, stride, padding), None
     cols = _window_matrix(x, (kh, kw), stride, padding, fresh=True)
     return _conv2d_from_windows(cols, w, x.shape, stride, padding), cols
 
@@ -271,7 +270,7 @@ def conv2d_grad_input(gy, w, x_shape, stride, padding):
     c = x_shape[1]
     kh, kw = w.shape[2:]
     if c * kh * kw < THIN_WINDOW:
-        return numba_thin.conv2d_grad_input(gy, w, x_shape, stride, padding)
+        return numpy_conv.conv2d_grad_input(gy, w, x_shape, stride, padding)
     ph, pw = padding
     dtype = np.result_type(gy.dtype, w.dtype)  # as NumPy's product would give
     gy_channels_last = _channels_last_rows(gy, "gy")  # (N*OH*OW, O)
@@ -286,7 +285,7 @@ def conv2d_grad_weight(x, gy, w_shape, stride, padding):
     """dL/dw from dL/dy.  x (N, C, H, W), gy (N, O, OH, OW) -> (O, C, kH, kW)."""
     o, c, kh, kw = w_shape
     if c * kh * kw < THIN_WINDOW:
-        return numpy_conv.conv2d_grad_weight(x, gy, w_shape, stride, padding)  # numba_thin.py
+        return numpy_conv.conv2d_grad_weight(x, gy, w_shape, stride, padding)
     cols = _window_matrix(x, (kh, kw), stride, padding)  # (N*OH*OW, kH*kW*C)
     return conv2d_grad_weight_from_windows(cols, gy, w_shape)
 
