@@ -89,14 +89,12 @@ def main():
                for setting in SETTINGS}
     print(f"DCGAN step (classic network, batch {args.batch}, numba), median of {args.steps} "
           f"steps per process, then of {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")
-    print(f"  {'setting':16}{'alone s':>10}{'two at once s':>15}{'two / alone':>13}"
-          f"{'alone / spins':>15}")
+    print(f"  {'setting':16}{'alone s':>10}{'two at once s':>15}{'ratio two / alone':>19}"
+          f"{'ratio alone / spins':>21}")
     spins_alone = results["openblas-spins"][0]
     for setting, (alone, together) in results.items():
-        print(f"  {setting:16}{alone:10.3f}{together:15.3f}{together / alone:13.2f}"
-              f"{alone / spins_alone:15.2f}")
-    for setting, (alone, together) in results.items():
-        print(f"  ratio two at once / alone, {setting}: {together / alone:.2f}")
+        print(f"  {setting:16}{alone:10.3f}{together:15.3f}{together / alone:19.2f}"
+              f"{alone / spins_alone:21.2f}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
+def _quick(script):
+    env = dict(os.environ, TINYGEN_QUICK="1")
+    return subprocess.run([sys.executable, str(BENCH / script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
 @pytest.mark.parametrize("script", [
     "engine_overhead.py",
     "conv_numpy.py",
@@ -31,18 +37,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     "concurrent_runs.py",
 ])
 def test_bench_script_runs_in_quick_mode(script):
-    env = dict(os.environ, TINYGEN_QUICK="1")
-    result = subprocess.run(
-        [sys.executable, str(BENCH / script)], env=env, capture_output=True, text=True, timeout=300
-    )
+    result = _quick(script)
     assert result.returncode == 0, result.stderr
     assert "ratio" in result.stdout
-
-
-def _quick(script):
-    env = dict(os.environ, TINYGEN_QUICK="1")
-    return subprocess.run([sys.executable, str(BENCH / script)], env=env, capture_output=True,
-                          text=True, timeout=300)
 
 
 def test_the_numba_and_numpy_backends_train_a_dcgan_to_the_same_parameters():

@@ -163,7 +163,8 @@ def clear_workspace():
     """Free the reusable buffers of this thread (they grow back on the next call), and the
     window matrices given back for reuse."""
     _workspace.buffers = {}
-    _returned_windows.clear()
+    with _returned_windows_lock:
+        _returned_windows.clear()
 
 
 # Window matrices that a convolution kept for its weight gradient (conv2d_keeping_windows) come
@@ -173,24 +174,24 @@ def clear_workspace():
 # RETURNED_WINDOWS_LIMIT_BYTES are held; beyond that a returned matrix is simply dropped.
 RETURNED_WINDOWS_LIMIT_BYTES = 256 * 2**20
 _returned_windows = []  # arrays no one else holds
+_returned_windows_lock = threading.Lock()  # two threads never take the same one
 
 
 def give_back_windows(cols):
     """Take back a window matrix from conv2d_keeping_windows once no one will read it again."""
-    held = sum(a.nbytes for a in _returned_windows)
-    if held + cols.nbytes <= RETURNED_WINDOWS_LIMIT_BYTES:
-        _returned_windows.append(cols)
+    with _returned_windows_lock:
+        held = sum(a.nbytes for a in _returned_windows)
+        if held + cols.nbytes <= RETURNED_WINDOWS_LIMIT_BYTES:
+            _returned_windows.append(cols)
 
 
 def _fresh_windows(shape, dtype):
     """An array of the caller's own for a window matrix: a returned one of this shape and dtype
-    if there is one (list.pop is atomic, so two threads never get the same), else a new one."""
-    for i, cols in enumerate(_returned_windows):
-        if cols.shape == shape and cols.dtype == dtype:
-            try:
+    if there is one, else a new one."""
+    with _returned_windows_lock:
+        for i, cols in enumerate(_returned_windows):
+            if cols.shape == shape and cols.dtype == dtype:
                 return _returned_windows.pop(i)
-            except IndexError:  # another thread took it meanwhile
-                break
     return np.empty(shape, dtype)
 
 

@@ -9,12 +9,11 @@ with these ops (never with raw arrays) makes conv gradients differentiable to an
 """
 from collections import namedtuple
 
-import numpy as np
-
 from ..autograd import Function, is_grad_enabled
 from ..backend import kernel
 from ..kernels.sizes import output_size
 from ..tensor import Tensor
+from .elementwise import add_in_place
 from .pairs import as_pair
 
 ConvSettings = namedtuple("ConvSettings", "kernel_size stride padding output_padding")
@@ -56,15 +55,8 @@ def _window_bytes(x, w, stride, padding):
 
 
 def _plus_bias(y, bias):
-    """y + bias[c] for a fresh (N, C, H, W) output y of a kernel: added in place (no second
-    array, no second pass to allocate), unless the bias's dtype would change y's."""
-    if bias is None:
-        return y
-    per_channel = bias.reshape(1, -1, 1, 1)
-    if np.result_type(y, bias) != y.dtype:  # a float64 bias on float32 data, as y + b gives
-        return y + per_channel
-    y += per_channel
-    return y
+    """y + bias[c] for a fresh (N, C, H, W) output y of a kernel, in place where it can be."""
+    return y if bias is None else add_in_place(y, bias.reshape(1, -1, 1, 1))
 
 
 def _bias_gradient(grad):
@@ -76,6 +68,7 @@ class Conv2d(Function):
     def forward(self, x, w, bias=None, *, stride, padding):
         self.stride, self.padding = stride, padding
         self.saved_windows = None  # or (the kernel that uses them, window matrix of x)
+        self.give_back_windows = None  # and the backend's taker of spent windows, if it has one
         keeping_windows = kernel("conv2d_keeping_windows", x)  # optional: numba has it
         keeps = (keeping_windows is not None and is_grad_enabled() and self.needs_input_grad[1]
                  and _window_bytes(x, w, stride, padding) <= SAVED_WINDOWS_LIMIT_BYTES)
@@ -84,13 +77,13 @@ class Conv2d(Function):
         y, windows = keeping_windows(x, w, stride, padding)
         if windows is not None:  # None: a thin layer, which the backend ran without windows
             self.saved_windows = (kernel("conv2d_grad_weight_from_windows", x), windows)
-            self.give_back_windows = kernel("give_back_windows", x)  # optional, with the two
+            self.give_back_windows = kernel("give_back_windows", x)
         return _plus_bias(y, bias)
 
     def release(self):
         """After the backward: the window matrix goes back to the backend, which hands it to
         the next forward of the same size instead of allocating a new one."""
-        saved, give_back = self.saved_windows, getattr(self, "give_back_windows", None)
+        saved, give_back = self.saved_windows, self.give_back_windows
         super().release()
         if saved is not None and give_back is not None:
             give_back(saved[1])

@@ -36,6 +36,16 @@ def _constant(value, dtype, like):
     return Tensor(value, dtype=dtype)
 
 
+def add_in_place(fresh, addend):
+    """fresh + addend, written into fresh: for an op's own new output (a product, a kernel's
+    result), which then needs no second array and no second allocation. Where the sum's dtype
+    is not fresh's (a float64 addend on float32 data) it is a new array, as fresh + addend."""
+    if np.result_type(fresh, addend) != fresh.dtype:
+        return fresh + addend
+    fresh += addend
+    return fresh
+
+
 def _broadcasting(op_name, np_fn, a, b):
     """np_fn(a, b), with an error naming the op and both shapes when they do not broadcast."""
     try:

@@ -9,17 +9,13 @@ computed in the weight's own layout, g^T x.
 import numpy as np
 
 from ..autograd import Function
+from .elementwise import add_in_place
 
 
 class Linear(Function):
     def forward(self, x, weight, bias=None):
         y = np.matmul(x, weight.T)  # BLAS reads W^T through a flag: no copy of W
-        if bias is None:
-            return y
-        if np.result_type(y, bias) != y.dtype:  # a float64 bias on float32 data: as x @ W.T + b
-            return y + bias
-        y += bias  # the product is a fresh array: the bias goes into it in place
-        return y
+        return y if bias is None else add_in_place(y, bias)  # y is fresh: the bias goes into it
 
     def backward(self, grad):
         x, weight = self.inputs[:2]
