@@ -57,7 +57,10 @@ from numba import config, cuda
 
 from . import numpy_conv
 from .cuda_fused import numba_view  # a device array as numba sees it, without a GPU-wide wait
+from .cuda_simulator import make_shared_arrays_thread_safe
 from .sizes import output_size
+
+make_shared_arrays_thread_safe()  # numba's simulator races on shared arrays (see that module)
 
 TILE = 16  # blocks of TILE x TILE = 256 threads; two tiles of 1 KiB (float32) in shared memory
 

@@ -33,6 +33,10 @@ import math
 import numpy as np
 from numba import config, cuda, float64
 
+from .cuda_simulator import make_shared_arrays_thread_safe
+
+make_shared_arrays_thread_safe()  # numba's simulator races on shared arrays (see that module)
+
 THREADS = 256  # threads per block; a power of two, as the tree reduction halves it at each step
 MAX_BLOCKS = 1024  # blocks per elementwise grid at most; larger arrays loop (grid-stride)
 
