@@ -17,8 +17,9 @@ setup(
     extras_require={
         # ruff: the lint of .ci/run (ruff.toml); jupytext: tests/test_notebooks.py
         # nbclient + ipykernel: tests/test_notebooks.py runs lessons as notebooks in a kernel
-        "test": ["pytest", "hypothesis", "ruff>=0.8", "jupytext>=1.16", "nbclient>=0.9",
-                 "ipykernel>=6"],
+        # pytest-xdist: pytest.ini runs the tests on every core (-n auto)
+        "test": ["pytest", "pytest-xdist>=3", "hypothesis", "ruff>=0.8", "jupytext>=1.16",
+                 "nbclient>=0.9", "ipykernel>=6"],
         # the GPU: numba-cuda for tinygen's kernels, CuPy for the arrays that live there (this
         # wheel is for CUDA 13 drivers; with a CUDA 12 driver install cupy-cuda12x instead).
         # numba-cuda 0.30.4 cannot compile a kernel under numpy 2.5 (it looks up np.row_stack,

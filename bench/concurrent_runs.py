@@ -15,7 +15,7 @@ The ratios printed are two-at-once over alone, per setting (each process's media
 of the two), and each setting's alone time over openblas-spins' alone time. Settings run one
 after another (never two settings at once), in --rounds interleaved rounds whose medians are
 kept (this machine's speed drifts); the machine should be otherwise idle.
-TINYGEN_QUICK=1: batch 8, 4 steps, one round.
+TINYGEN_QUICK=1: batch 8, 4 steps, one round, two settings (openblas-spins, one-thread-each).
 """
 import argparse
 import json
@@ -78,15 +78,19 @@ def main():
     parser.add_argument("--batch", type=int, default=8 if quick else 64)
     parser.add_argument("--rounds", type=int, default=1 if quick else 3,
                         help="rounds over all settings, interleaved; medians over rounds")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
+                        default=["openblas-spins", "one-thread-each"] if quick else list(SETTINGS),
+                        help="the settings to run (openblas-spins is always run: the baseline)")
     args = parser.parse_args()
-    alone = {setting: [] for setting in SETTINGS}
-    together = {setting: [] for setting in SETTINGS}
+    settings = ["openblas-spins"] + [s for s in args.settings if s != "openblas-spins"]
+    alone = {setting: [] for setting in settings}
+    together = {setting: [] for setting in settings}
     for _ in range(args.rounds):  # the machine's speed drifts: every setting in every round
-        for setting in SETTINGS:
+        for setting in settings:
             alone[setting].append(run_together(setting, 1, args.steps, args.batch)[0])
             together[setting].append(max(run_together(setting, 2, args.steps, args.batch)))
     results = {setting: (statistics.median(alone[setting]), statistics.median(together[setting]))
-               for setting in SETTINGS}
+               for setting in settings}
     print(f"DCGAN step (classic network, batch {args.batch}, numba), median of {args.steps} "
           f"steps per process, then of {args.rounds} interleaved rounds, {os.cpu_count()} CPUs")
     print(f"  {'setting':16}{'alone s':>10}{'two at once s':>15}{'ratio two / alone':>19}"

@@ -62,7 +62,7 @@ def main():
     print(f"conv 28x28 -> 14x14, C -> {OUT_CHANNELS} channels, 4x4, stride 2, padding 1, batch "
           f"{args.batch}, float32: forward + grad_input + grad_weight, median of {args.blocks} "
           f"blocks x {args.repeats} calls")
-    for line in machine_report(["numba"], load_start, None):
+    for line in machine_report(["numba"], load_start, compares_with_torch=False):
         print(line)
     print(f"  {'C':>3} {'C*kH*kW':>8} {'numpy ms':>10} {'channels-last ms':>17} {'ratio':>7}")
     for c, width, numpy_ms, numba_ms in rows:

@@ -32,7 +32,8 @@ side, since a moving average of the weights does not come with matching running 
     ema     the averaged G with the live G's running statistics copied (tinygen.ema's rule)
     ema+bn  the averaged G with its statistics recomputed: 20 batches of 500 z in train mode,
             cumulative averages (torch.optim.swa_utils.update_bn's rule)
-TINYGEN_QUICK=1: the bundled digits, 4 steps, N = 200, two jobs: a smoke test.
+TINYGEN_QUICK=1: the bundled digits, 4 steps, N = 200, batch norm recomputed on 2 x 50 z, two
+jobs: a smoke test.
 """
 import argparse
 import copy
@@ -138,7 +139,9 @@ def build(torch, opts):
 
 
 def recompute_bn(torch, G, device, seed):
-    """G's batch norm statistics recomputed as cumulative averages over 20 batches of 500 z."""
+    """G's batch norm statistics recomputed as cumulative averages over 20 batches of 500 z
+    (TINYGEN_QUICK=1: 2 batches of 50, a smoke test)."""
+    batches, size = (2, 50) if QUICK else (20, 500)
     momenta = {}
     for module in G.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -148,8 +151,8 @@ def recompute_bn(torch, G, device, seed):
     generator = torch.Generator(device=device).manual_seed(seed)
     G.train()
     with torch.no_grad():
-        for _ in range(20):
-            G(torch.randn(500, LATENT, device=device, generator=generator))
+        for _ in range(batches):
+            G(torch.randn(size, LATENT, device=device, generator=generator))
     for module, momentum in momenta.items():
         module.momentum = momentum
     G.eval()

@@ -80,7 +80,7 @@ def main():
 
     print(f"First DCGAN step (bench/dcgan_step.py, batch {args.batch}, float32) in fresh processes "
           f"sharing one new NUMBA_CACHE_DIR; later = median of {args.steps} steps")
-    for line in machine_report(["numba"], load_start, None):
+    for line in machine_report(["numba"], load_start, compares_with_torch=False):
         print(line)
     print(f"  numba functions compiled by importing tinygen and its numba kernel modules: "
           f"{sum(compiled.values())} (of {len(compiled)} jitted functions)")

@@ -125,7 +125,7 @@ def main():
 
     print(f"Fused numba ops vs the composites, float32, forward + backward through autograd "
           f"(eval: forward under no_grad); median of {args.blocks} blocks x {args.repeats} calls")
-    for line in machine_report(["numba"], load_start, None):
+    for line in machine_report(["numba"], load_start, compares_with_torch=False):
         print(line)
     print("checks: fused == composite (outputs and input gradients, rtol 1e-5) ok")
     print(f"  {'op':26}{'input':>20}{'composite ms':>14}{'fused ms':>10}{'ratio':>8}")

@@ -117,7 +117,7 @@ def main():
     print()
     print(f"MLP GAN, MNIST ({which}), budget {args.budget:.0f} s of train_step each, Adam 2e-4 "
           f"betas (0.5, 0.999), non-saturating loss, float32")
-    report = machine_report(["numpy"], load_start, None)
+    report = machine_report(["numpy"], load_start, compares_with_torch=False)
     for line in [report[0]] + report[2:]:  # not the torch line: this bench has no torch baseline
         print(line)
     print(f"  {'k':>3}{'iterations':>12}{'G steps/s':>11}{'D steps':>9}{'digits seen':>13}"

@@ -23,8 +23,8 @@ G's gradient from log(1 - D(G(z))) to that from -log D(G(z)) is printed (and ass
        tinygen's mode_coverage counts a mode covered from one high-quality sample (VEEGAN's
        convention); the modes holding >= 1 % of the samples are printed beside it.
 
-TINYGEN_QUICK=1 runs a few hundred steps of each (under 30 s), plots in gan_toy_quick: targets
-printed, not expected to be met.
+TINYGEN_QUICK=1 runs 100-200 steps of each (about 15 s), plots in gan_toy_quick: targets printed,
+not expected to be met.
 
     python bench/gan_toy.py [--out /tmp/gan_toy] [--seed 0] [--ring-steps 3000] [--grid-steps 5000]
 """
@@ -212,9 +212,9 @@ def main():
                         help="folder for the plots (default: gan_toy, or gan_toy_quick, in the "
                              "temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps-1d", type=int, default=300 if quick else 3000)
-    parser.add_argument("--ring-steps", type=int, default=500 if quick else 3000)
-    parser.add_argument("--grid-steps", type=int, default=300 if quick else 5000)
+    parser.add_argument("--steps-1d", type=int, default=100 if quick else 3000)
+    parser.add_argument("--ring-steps", type=int, default=200 if quick else 3000)
+    parser.add_argument("--grid-steps", type=int, default=200 if quick else 5000)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     load_start = os.getloadavg()[0]
@@ -241,7 +241,7 @@ def main():
     print(f"grid (no target): {modes}/25 modes, high-quality {hq:.3f} after {step} steps in "
           f"{seconds:.1f} s")
 
-    for line in machine_report([tg.backend.current()], load_start, None):
+    for line in machine_report([tg.backend.current()], load_start, compares_with_torch=False):
         print(line)
 
 
