@@ -45,6 +45,11 @@ def trained(backend, dtype, steps, batch, architecture):
     return parameters(gan), start
 
 
+def moved_from(start, run):
+    """{name: run's parameter - its starting value}, in float64."""
+    return {name: value.astype(np.float64) - start[name] for name, value in run.items()}
+
+
 def main():
     quick = os.environ.get("TINYGEN_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,11 +62,9 @@ def main():
         numba_run, start = trained("numba", dtype, args.steps, args.batch, args.architecture)
         numpy_run, _ = trained("numpy", dtype, args.steps, args.batch, args.architecture)
         difference = relative_difference(numba_run, numpy_run)
-        moved = {name: value - start[name] for name, value in numpy_run.items()}
-        norm_moved = sum(float(np.sum(v.astype(np.float64) ** 2)) for v in moved.values()) ** 0.5
-        norm_theta = sum(float(np.sum(v.astype(np.float64) ** 2))
-                         for v in numpy_run.values()) ** 0.5
-        of_moved = difference * norm_theta / norm_moved
+        # |theta_numba - theta_numpy| / |theta_numpy - theta_start|: the same measure, taken
+        # on how far each run moved from the start (in float64, so that no rounding is added)
+        of_moved = relative_difference(moved_from(start, numba_run), moved_from(start, numpy_run))
         verdict = ""
         if dtype == "float64":
             failed = difference > FLOAT64_BOUND
